@@ -1,0 +1,334 @@
+"""
+One builder per OneInbox endpoint, shared by the sync and the async hook.
+
+A builder validates its arguments (raising ``OneInboxInputError`` before anything is sent)
+and returns an :class:`ApiRequest`: what to send, and whether sending it again is safe once it
+may have reached the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_oneinbox.exceptions import OneInboxInputError
+from airflow_provider_oneinbox.validation import (
+    optional_json_object,
+    optional_text,
+    require_e164,
+    require_http_url,
+    require_int_between,
+    require_iso_datetime,
+    require_page_size,
+    require_string_list,
+    require_text,
+)
+
+#: Said of any non-idempotent request that failed after it may have reached the server.
+MAY_HAVE_TAKEN_EFFECT = (
+    "The request may have taken effect, so it was not retried; check its result before sending it again"
+)
+#: Said of ``POST /v1/calls``: a second attempt could ring the same phone twice.
+CALL_MAY_HAVE_BEEN_PLACED = (
+    "The call may have been placed (a phone may be ringing), so it was not retried and must not be "
+    "blindly retried: look for it with list_calls (e.g. by its metadata) before placing it again"
+)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """
+    One request to the OneInbox API, independent of the HTTP client that sends it.
+
+    :param method: HTTP method.
+    :param path: Path below the base URL, ids already percent-encoded.
+    :param params: Query parameters, as strings.
+    :param json: JSON body.
+    :param headers: Extra headers besides the connection's (e.g. ``Idempotency-Key``).
+    :param repeat_safe: Whether sending it twice has the effect of sending it once, so it may be
+        retried even after it may have reached the server (5xx, read timeout, dropped reply).
+    :param unsafe_note: Appended to an error when a non-repeatable request may have taken effect.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    repeat_safe: bool = True
+    unsafe_note: str = MAY_HAVE_TAKEN_EFFECT
+
+    @property
+    def label(self) -> str:
+        """``"GET /v1/calls/call_1"``: how logs and errors name the request."""
+        return f"{self.method} {self.path}"
+
+
+def _path(template: str, **ids: Any) -> str:
+    return template.format(**{name: quote(require_text(name, value), safe="") for name, value in ids.items()})
+
+
+def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _query(values: Mapping[str, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in values.items() if value is not None}
+
+
+def _get(path: str, params: Mapping[str, Any] | None = None) -> ApiRequest:
+    return ApiRequest("GET", path, params=_query(params) if params else None)
+
+
+def _create(path: str, body: Mapping[str, Any], **kwargs: Any) -> ApiRequest:
+    return ApiRequest("POST", path, json=_compact(body), repeat_safe=False, **kwargs)
+
+
+# Credentials
+
+
+def create_credential(name: str, provider: str, api_key: str) -> ApiRequest:
+    """``POST /v1/credentials``; see ``OneInboxHook.create_credential``."""
+    body = {
+        "name": require_text("name", name),
+        "provider": require_text("provider", provider),
+        "api_key": require_text("api_key", api_key),
+    }
+    return _create("/v1/credentials", body)
+
+
+def list_credentials() -> ApiRequest:
+    """``GET /v1/credentials``."""
+    return _get("/v1/credentials")
+
+
+# Phone numbers
+
+
+def register_phone_number(
+    phone_number: str,
+    agent_id: str | None = None,
+    provider: str | None = None,
+    credential_id: str | None = None,
+    friendly_name: str | None = None,
+    provider_config: dict[str, Any] | None = None,
+    inbound_routing: dict[str, Any] | None = None,
+) -> ApiRequest:
+    """``POST /v1/phone-numbers``; see ``OneInboxHook.register_phone_number``."""
+    body = {
+        "phone_number": require_e164("phone_number", phone_number),
+        "agent_id": optional_text("agent_id", agent_id),
+        "provider": optional_text("provider", provider),
+        "credential_id": optional_text("credential_id", credential_id),
+        "friendly_name": optional_text("friendly_name", friendly_name),
+        "provider_config": optional_json_object("provider_config", provider_config),
+        "inbound_routing": optional_json_object("inbound_routing", inbound_routing),
+    }
+    return _create("/v1/phone-numbers", body)
+
+
+def update_phone_number(phone_number_id: str, agent_id: str) -> ApiRequest:
+    """``PATCH /v1/phone-numbers/{id}``."""
+    path = _path("/v1/phone-numbers/{phone_number_id}", phone_number_id=phone_number_id)
+    return ApiRequest("PATCH", path, json={"agent_id": require_text("agent_id", agent_id)})
+
+
+def list_phone_numbers() -> ApiRequest:
+    """``GET /v1/phone-numbers``."""
+    return _get("/v1/phone-numbers")
+
+
+def search_phone_numbers(
+    country: str = "US", area_code: str | None = None, limit: int = 10, credential_id: str | None = None
+) -> ApiRequest:
+    """``GET /v1/phone-numbers/search``."""
+    params = {
+        "country": require_text("country", country),
+        "area_code": optional_text("area_code", None if area_code is None else str(area_code)),
+        "limit": require_page_size("limit", limit),
+        "credential_id": optional_text("credential_id", credential_id),
+    }
+    return _get("/v1/phone-numbers/search", params)
+
+
+def purchase_phone_number(
+    phone_number: str | None = None,
+    country: str | None = None,
+    area_code: str | None = None,
+    agent_id: str | None = None,
+    credential_id: str | None = None,
+    friendly_name: str | None = None,
+) -> ApiRequest:
+    """``POST /v1/phone-numbers/purchase``: buys a number, so never repeated blindly."""
+    body = {
+        "phone_number": None if phone_number is None else require_e164("phone_number", phone_number),
+        "country": optional_text("country", country),
+        "area_code": optional_text("area_code", None if area_code is None else str(area_code)),
+        "agent_id": optional_text("agent_id", agent_id),
+        "credential_id": optional_text("credential_id", credential_id),
+        "friendly_name": optional_text("friendly_name", friendly_name),
+    }
+    return _create("/v1/phone-numbers/purchase", body)
+
+
+# Calls
+
+
+def create_call(
+    agent_id: str,
+    to_number: str,
+    from_number: str,
+    variables: dict[str, Any] | None = None,
+    webhook_url: str | None = None,
+    scheduled_at: str | datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> ApiRequest:
+    """``POST /v1/calls``: rings a phone, so never repeated once it may have been received."""
+    headers = {}
+    if idempotency_key is not None:
+        key = require_text("idempotency_key", idempotency_key)
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise OneInboxInputError("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        headers["Idempotency-Key"] = key
+    body = {
+        "agent_id": require_text("agent_id", agent_id),
+        "to_number": require_e164("to_number", to_number),
+        "from_number": require_e164("from_number", from_number),
+        "variables": optional_json_object("variables", variables),
+        "webhook_url": None if webhook_url is None else require_http_url("webhook_url", webhook_url),
+        "scheduled_at": None if scheduled_at is None else require_iso_datetime("scheduled_at", scheduled_at),
+        "metadata": optional_json_object("metadata", metadata),
+        "overrides": optional_json_object("overrides", overrides),
+    }
+    return _create("/v1/calls", body, headers=headers, unsafe_note=CALL_MAY_HAVE_BEEN_PLACED)
+
+
+def get_call(call_id: str) -> ApiRequest:
+    """``GET /v1/calls/{id}``."""
+    return _get(_path("/v1/calls/{call_id}", call_id=call_id))
+
+
+def stop_call(call_id: str) -> ApiRequest:
+    """``POST /v1/calls/{id}/stop``: hanging up twice is hanging up once, so it may be repeated."""
+    return ApiRequest("POST", _path("/v1/calls/{call_id}/stop", call_id=call_id))
+
+
+def update_call_outcome(call_id: str, outcome: str) -> ApiRequest:
+    """``PATCH /v1/calls/{id}``."""
+    path = _path("/v1/calls/{call_id}", call_id=call_id)
+    return ApiRequest("PATCH", path, json={"outcome": require_text("outcome", outcome)})
+
+
+def list_calls(
+    agent_id: str | None = None, status: str | None = None, limit: int = 20, offset: int = 0
+) -> ApiRequest:
+    """``GET /v1/calls`` (offset pages)."""
+    params = {
+        "agent_id": optional_text("agent_id", agent_id),
+        "status": optional_text("status", status),
+        "limit": require_page_size("limit", limit),
+        "offset": require_int_between("offset", offset, 0),
+    }
+    return _get("/v1/calls", params)
+
+
+def list_calls_cursor(
+    agent_id: str | None = None, status: str | None = None, limit: int = 20, cursor: str | None = None
+) -> ApiRequest:
+    """``GET /v1/calls/cursor`` (cursor pages)."""
+    params = {
+        "agent_id": optional_text("agent_id", agent_id),
+        "status": optional_text("status", status),
+        "limit": require_page_size("limit", limit),
+        "cursor": optional_text("cursor", cursor),
+    }
+    return _get("/v1/calls/cursor", params)
+
+
+def create_web_call(
+    agent_id: str,
+    variables: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ApiRequest:
+    """``POST /v1/calls/web``."""
+    body = {
+        "agent_id": require_text("agent_id", agent_id),
+        "variables": optional_json_object("variables", variables),
+        "metadata": optional_json_object("metadata", metadata),
+        "overrides": optional_json_object("overrides", overrides),
+    }
+    return _create("/v1/calls/web", body)
+
+
+# Agents
+
+
+def list_agents(limit: int = 20, offset: int = 0) -> ApiRequest:
+    """``GET /v1/agents``."""
+    params = {"limit": require_page_size("limit", limit), "offset": require_int_between("offset", offset, 0)}
+    return _get("/v1/agents", params)
+
+
+def get_agent(agent_id: str) -> ApiRequest:
+    """``GET /v1/agents/{id}``."""
+    return _get(_path("/v1/agents/{agent_id}", agent_id=agent_id))
+
+
+# Webhooks
+
+
+def create_webhook(name: str, url: str, events: list[str]) -> ApiRequest:
+    """``POST /v1/webhooks``."""
+    body = {
+        "name": require_text("name", name),
+        "url": require_http_url("url", url),
+        "events": require_string_list("events", events),
+    }
+    return _create("/v1/webhooks", body)
+
+
+def list_webhooks() -> ApiRequest:
+    """``GET /v1/webhooks``."""
+    return _get("/v1/webhooks")
+
+
+def update_webhook(
+    webhook_id: str,
+    name: str | None = None,
+    url: str | None = None,
+    events: list[str] | None = None,
+    status: str | None = None,
+) -> ApiRequest:
+    """``PATCH /v1/webhooks/{id}``; at least one field must change."""
+    path = _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id)
+    body = {
+        "name": optional_text("name", name),
+        "url": None if url is None else require_http_url("url", url),
+        "events": None if events is None else require_string_list("events", events),
+        "status": optional_text("status", status),
+    }
+    if not _compact(body):
+        raise OneInboxInputError("webhook", "give at least one of name, url, events, status to update")
+    return ApiRequest("PATCH", path, json=_compact(body))
+
+
+def delete_webhook(webhook_id: str) -> ApiRequest:
+    """``DELETE /v1/webhooks/{id}``."""
+    return ApiRequest("DELETE", _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id))
+
+
+def test_webhook(webhook_id: str) -> ApiRequest:
+    """``POST /v1/webhooks/{id}/test``: sends a test event; a duplicate test event is harmless."""
+    return ApiRequest("POST", _path("/v1/webhooks/{webhook_id}/test", webhook_id=webhook_id))
+
+
+# pytest would otherwise collect the builder above as a test when a test module imports it.
+test_webhook.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,640 @@
+"""Synchronous hook for the OneInbox voice-AI API (``requests``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from airflow.sdk import BaseHook
+from requests.auth import AuthBase
+from tenacity import Retrying
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from airflow_provider_oneinbox.exceptions import OneInboxConfigError
+from airflow_provider_oneinbox.hooks import api
+from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.responses import (
+    decode_response,
+    items_of,
+    next_cursor,
+    next_offset,
+    record_of,
+    redact,
+    transport_error,
+)
+from airflow_provider_oneinbox.hooks.retry import retry_kwargs
+from airflow_provider_oneinbox.hooks.settings import (
+    DEFAULT_CONN_ID,
+    OneInboxSettings,
+    settings_from_connection,
+)
+from airflow_provider_oneinbox.validation import (
+    optional_text,
+    require_e164,
+    require_int_between,
+    require_page_size,
+    require_text,
+)
+
+_NEVER_SENT = (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL)
+_PERMANENT = (
+    requests.exceptions.SSLError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+)
+
+
+class _BearerAuth(AuthBase):
+    """Sets ``Authorization: Bearer``; as the session's auth it also keeps ``.netrc`` from replacing it."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(token=***)"
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether urllib3 reports that no connection was established (refused, unresolvable, ...)."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return True
+        related = (getattr(current, "reason", None), current.__cause__, current.__context__, *current.args)
+        pending.extend(item for item in related if isinstance(item, BaseException))
+    return False
+
+
+def _reason(error: requests.RequestException) -> str:
+    """The innermost useful description; urllib3's "Max retries exceeded" wrapper says nothing here."""
+    inner: BaseException = error
+    if error.args and isinstance(error.args[0], MaxRetryError) and error.args[0].reason is not None:
+        inner = error.args[0].reason
+    return f"{type(error).__name__}: {inner}"
+
+
+class OneInboxHook(BaseHook):
+    """
+    Talk to the OneInbox API: calls, agents, phone numbers, credentials and webhooks.
+
+    One ``requests.Session`` per hook (connection pooling), created on first use; close it
+    with :meth:`close` or use the hook as a context manager. Arguments are validated before
+    anything is sent (``OneInboxInputError``). Errors are typed (see
+    :mod:`airflow_provider_oneinbox.exceptions`) and never contain the API key.
+
+    Retries, at most ``max_retries`` after the first attempt, full-jitter exponential backoff
+    between ``retry_wait_min`` and ``retry_wait_max``, a 429's ``Retry-After`` honoured up to
+    ``retry_wait_max``; each retry is logged at WARNING:
+
+    * every method retries on **429** and on a **failed connect** (nothing was sent);
+    * the methods safe to repeat also retry on **5xx, timeouts and dropped connections**:
+      every ``get_*``/``list_*``/``iter_*``/``search_*`` method, :meth:`update_phone_number`,
+      :meth:`update_call_outcome`, :meth:`update_webhook`, :meth:`delete_webhook`,
+      :meth:`stop_call` and :meth:`test_webhook`;
+    * the methods that create something, :meth:`create_call`, :meth:`create_web_call`,
+      :meth:`create_credential`, :meth:`register_phone_number`, :meth:`purchase_phone_number`
+      and :meth:`create_webhook`, **never** retry once the request may have reached the
+      server: a 5xx, a read timeout or a dropped connection is raised at once. For
+      :meth:`create_call` the error says the call may have been placed.
+
+    :param oneinbox_conn_id: The OneInbox connection: password = API key, host = base URL
+        (default ``https://api.oneinbox.ai``), extras ``timeout``, ``max_retries``,
+        ``retry_wait_min``, ``retry_wait_max``, ``verify``, ``call_url_template``.
+    :param timeout: Seconds per request; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries after the first attempt; overrides the ``max_retries`` extra.
+    """
+
+    conn_name_attr = "oneinbox_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "oneinbox"
+    hook_name = "OneInbox"
+
+    def __init__(
+        self,
+        oneinbox_conn_id: str = default_conn_name,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.oneinbox_conn_id = oneinbox_conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._session: requests.Session | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(oneinbox_conn_id={self.oneinbox_conn_id!r})"
+
+    @cached_property
+    def settings(self) -> OneInboxSettings:
+        """The connection's settings, read and validated once."""
+        conn = self.get_connection(self.oneinbox_conn_id)
+        return settings_from_connection(
+            conn, conn.extra_dejson, timeout=self.timeout, max_retries=self.max_retries
+        )
+
+    def get_conn(self) -> requests.Session:
+        """The hook's ``requests.Session``, created on first use and reused."""
+        if self._session is None:
+            settings = self.settings
+            if isinstance(settings.verify, str) and not os.path.exists(settings.verify):
+                raise OneInboxConfigError(
+                    f"Connection {settings.conn_id!r}: extra 'verify' names a CA bundle that does not "
+                    f"exist: {settings.verify!r}"
+                )
+            session = requests.Session()
+            session.headers.update(settings.headers(authorization=False))
+            session.auth = _BearerAuth(settings.api_key)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the session and its pooled connections; the next request opens a new one."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> OneInboxHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Sending
+
+    def _request(self, request: ApiRequest, *, retry: bool = True) -> Any:
+        if not retry:
+            return self._send(request)
+        return Retrying(**retry_kwargs(self.settings, request, self.log))(self._send, request)
+
+    def _send(self, request: ApiRequest) -> Any:
+        settings = self.settings
+        session = self.get_conn()
+        try:
+            response = session.request(
+                request.method,
+                settings.url(request.path),
+                params=request.params,
+                json=request.json,
+                headers=dict(request.headers) or None,
+                timeout=settings.timeout,
+                # Per request: a session-level ``verify`` loses to REQUESTS_CA_BUNDLE in requests.
+                verify=settings.verify,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            failure = transport_error(
+                request,
+                _reason(exc),
+                request_sent=not (isinstance(exc, _NEVER_SENT) or _never_connected(exc)),
+                secret=settings.api_key,
+                transient=not isinstance(exc, _PERMANENT),
+            )
+        else:
+            with response:
+                status, body = response.status_code, response.content
+                retry_after = response.headers.get("Retry-After")
+            self.log.debug("OneInbox API %s answered %s", request.label, status)
+            return decode_response(request, status, body, retry_after, settings.api_key)
+        # Raised outside the ``except`` so the requests exception (which holds the prepared
+        # request, headers included) is not chained to it.
+        raise failure
+
+    def _record(self, request: ApiRequest) -> dict[str, Any]:
+        return record_of(self._request(request), request)
+
+    def _items(self, request: ApiRequest) -> list[dict[str, Any]]:
+        return items_of(self._request(request), request)
+
+    @staticmethod
+    def _paginate(
+        fetch: Callable[[Any], dict[str, Any]],
+        advance: Callable[[dict[str, Any], Any], Any],
+        start: Any,
+        max_items: int | None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield the items of ``fetch(start)``, then of each following page, up to ``max_items``.
+
+        :param fetch: Fetches the page at a token (a cursor or an offset).
+        :param advance: The token of the page after ``page``, or ``None`` after the last.
+        :param start: The first page's token.
+        :param max_items: Stop after this many items; ``None`` for all.
+        """
+        token, yielded = start, 0
+        while max_items is None or yielded < max_items:
+            page = fetch(token)
+            for item in page.get("items") or []:
+                if max_items is not None and yielded >= max_items:
+                    return
+                yield item
+                yielded += 1
+            following = advance(page, token)
+            if following is None or following == token:
+                return
+            token = following
+
+    # Credentials
+
+    def create_credential(self, name: str, provider: str, api_key: str) -> dict[str, Any]:
+        """
+        Store a telephony provider's credential (``POST /v1/credentials``). Not retried once sent.
+
+        :param name: A label for the credential.
+        :param provider: The carrier, e.g. ``"twilio"`` or ``"telnyx"``.
+        :param api_key: The carrier's key; stored encrypted by OneInbox and never returned.
+        :return: ``{id, name, provider}``.
+        """
+        return self._record(api.create_credential(name, provider, api_key))
+
+    def list_credentials(self) -> list[dict[str, Any]]:
+        """List the stored telephony credentials (``GET /v1/credentials``)."""
+        return self._items(api.list_credentials())
+
+    # Phone numbers
+
+    def register_phone_number(
+        self,
+        phone_number: str,
+        agent_id: str | None = None,
+        provider: str | None = None,
+        credential_id: str | None = None,
+        friendly_name: str | None = None,
+        provider_config: dict[str, Any] | None = None,
+        inbound_routing: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Register a number you own with OneInbox (``POST /v1/phone-numbers``). Not retried once sent.
+
+        :param phone_number: The number, E.164 (``"+14155550123"``).
+        :param agent_id: Agent answering and placing calls on it.
+        :param provider: The carrier, e.g. ``"twilio"``.
+        :param credential_id: Stored carrier credential to use.
+        :param friendly_name: A label.
+        :param provider_config: SIP trunk settings ``{trunk_address, auth_username, auth_password}``.
+        :param inbound_routing: ``{agent_id, fallback: {agent_id}, voicemail_message}``.
+        :return: ``{id, phone_number, agent_id, status}``.
+        """
+        return self._record(
+            api.register_phone_number(
+                phone_number,
+                agent_id,
+                provider,
+                credential_id,
+                friendly_name,
+                provider_config,
+                inbound_routing,
+            )
+        )
+
+    def update_phone_number(self, phone_number_id: str, agent_id: str) -> dict[str, Any]:
+        """
+        Assign a registered number to another agent (``PATCH /v1/phone-numbers/{id}``).
+
+        :param phone_number_id: The number's id (``phn_...``), not the number itself.
+        :param agent_id: The agent to assign.
+        """
+        return self._record(api.update_phone_number(phone_number_id, agent_id))
+
+    def list_phone_numbers(self) -> list[dict[str, Any]]:
+        """List the registered numbers (``GET /v1/phone-numbers``)."""
+        return self._items(api.list_phone_numbers())
+
+    def get_phone_number_by_number(self, phone_number: str) -> dict[str, Any] | None:
+        """
+        The registered number record for ``phone_number``, or ``None`` if not registered.
+
+        :param phone_number: The number, E.164.
+        """
+        wanted = require_e164("phone_number", phone_number)
+        return next((rec for rec in self.list_phone_numbers() if rec.get("phone_number") == wanted), None)
+
+    def search_phone_numbers(
+        self,
+        country: str = "US",
+        area_code: str | None = None,
+        limit: int = 10,
+        credential_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """
+        Numbers available to buy from the carrier (``GET /v1/phone-numbers/search``).
+
+        :param country: ISO country code.
+        :param area_code: Area code to search in, e.g. ``"415"``.
+        :param limit: Most numbers to return, 1..100.
+        :param credential_id: Carrier credential to search with.
+        """
+        return self._items(api.search_phone_numbers(country, area_code, limit, credential_id))
+
+    def purchase_phone_number(
+        self,
+        phone_number: str | None = None,
+        country: str | None = None,
+        area_code: str | None = None,
+        agent_id: str | None = None,
+        credential_id: str | None = None,
+        friendly_name: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        Buy a number (``POST /v1/phone-numbers/purchase``). Costs money: not retried once sent.
+
+        :param phone_number: The number to buy, E.164; leave out to be assigned one.
+        :param country: ISO country code when no number is given.
+        :param area_code: Preferred area code when no number is given.
+        :param agent_id: Agent to assign the number to.
+        :param credential_id: Carrier credential to buy with.
+        :param friendly_name: A label.
+        """
+        return self._record(
+            api.purchase_phone_number(
+                phone_number, country, area_code, agent_id, credential_id, friendly_name
+            )
+        )
+
+    # Calls
+
+    def create_call(
+        self,
+        agent_id: str,
+        to_number: str,
+        from_number: str,
+        variables: dict[str, Any] | None = None,
+        webhook_url: str | None = None,
+        scheduled_at: str | datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        Place an outbound call (``POST /v1/calls``): rings a real phone.
+
+        Retried only when the API refused it (429) or no connection could be made. After a 5xx,
+        a timeout or a dropped connection the call may have been placed: the error says so and
+        the call is not retried.
+
+        :param agent_id: The agent that speaks.
+        :param to_number: Number to call, E.164 (``"+14155550123"``).
+        :param from_number: Caller number, E.164, registered with OneInbox.
+        :param variables: Values injected into the agent's first message and prompt (JSON object, <= 32 KB).
+        :param webhook_url: URL receiving this call's events, overriding the workspace webhooks.
+        :param scheduled_at: When to place the call: timezone-aware ``datetime`` or ISO 8601 string.
+        :param metadata: Your own data, stored and returned with the call (JSON object, <= 32 KB).
+        :param overrides: Per-call ``llm``/``transcriber``/``tts``/``first_message`` overrides.
+        :param idempotency_key: Sent as ``Idempotency-Key``; OneInbox does not document honouring it.
+        :return: The call record, ``status`` ``initiated`` (or ``queued`` when scheduled).
+        """
+        request = api.create_call(
+            agent_id,
+            to_number,
+            from_number,
+            variables=variables,
+            webhook_url=webhook_url,
+            scheduled_at=scheduled_at,
+            metadata=metadata,
+            overrides=overrides,
+            idempotency_key=idempotency_key,
+        )
+        return self._record(request)
+
+    def get_call(self, call_id: str) -> dict[str, Any]:
+        """
+        The call record (``GET /v1/calls/{id}``).
+
+        :param call_id: The call's id.
+        """
+        return self._record(api.get_call(call_id))
+
+    def stop_call(self, call_id: str) -> dict[str, Any]:
+        """
+        Hang up a live call (``POST /v1/calls/{id}/stop``); safe to repeat, so retried.
+
+        :param call_id: The call's id.
+        """
+        return self._record(api.stop_call(call_id))
+
+    def update_call_outcome(self, call_id: str, outcome: str) -> dict[str, Any]:
+        """
+        Set the call's outcome (``PATCH /v1/calls/{id}``); OneInbox stores it in Title Case.
+
+        :param call_id: The call's id.
+        :param outcome: E.g. ``"Appointment Booked"``.
+        """
+        return self._record(api.update_call_outcome(call_id, outcome))
+
+    def list_calls(
+        self, agent_id: str | None = None, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> dict[str, Any]:
+        """
+        One page of calls, newest first (``GET /v1/calls``).
+
+        :param agent_id: Only this agent's calls.
+        :param status: Only calls in this status.
+        :param limit: Page size, 1..100.
+        :param offset: Calls to skip.
+        :return: ``{items, total, limit, offset}``.
+        """
+        return self._record(api.list_calls(agent_id, status, limit, offset))
+
+    def list_calls_cursor(
+        self,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        One page of calls by cursor (``GET /v1/calls/cursor``).
+
+        :param agent_id: Only this agent's calls.
+        :param status: Only calls in this status.
+        :param limit: Page size, 1..100.
+        :param cursor: ``next_cursor`` of the previous page; ``None`` for the first.
+        :return: ``{items, next_cursor, has_more, limit}``.
+        """
+        return self._record(api.list_calls_cursor(agent_id, status, limit, cursor))
+
+    def iter_calls(
+        self,
+        agent_id: str | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+        max_items: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Every call, newest first, walking cursor pages (stable while new calls arrive).
+
+        :param agent_id: Only this agent's calls.
+        :param status: Only calls in this status.
+        :param page_size: Calls per request, 1..100.
+        :param max_items: Stop after this many calls; ``None`` for all.
+        """
+        self._check_paging(page_size, max_items, agent_id=agent_id, status=status)
+        return self._paginate(
+            lambda cursor: self.list_calls_cursor(agent_id, status, page_size, cursor),
+            lambda page, _cursor: next_cursor(page),
+            None,
+            max_items,
+        )
+
+    def iter_calls_offset(
+        self,
+        agent_id: str | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+        max_items: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Every call, walking offset pages; calls placed meanwhile shift pages (prefer :meth:`iter_calls`).
+
+        :param agent_id: Only this agent's calls.
+        :param status: Only calls in this status.
+        :param page_size: Calls per request, 1..100.
+        :param max_items: Stop after this many calls; ``None`` for all.
+        """
+        self._check_paging(page_size, max_items, agent_id=agent_id, status=status)
+        return self._paginate(
+            lambda offset: self.list_calls(agent_id, status, page_size, offset), next_offset, 0, max_items
+        )
+
+    def create_web_call(
+        self,
+        agent_id: str,
+        variables: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Start a browser call (``POST /v1/calls/web``). Not retried once sent.
+
+        :param agent_id: The agent that speaks.
+        :param variables: Values injected into the agent's prompt (JSON object).
+        :param metadata: Your own data stored with the call (JSON object).
+        :param overrides: Per-call model/voice overrides.
+        :return: ``{id, server_url, participant_token}``.
+        """
+        return self._record(api.create_web_call(agent_id, variables, metadata, overrides))
+
+    # Agents
+
+    def list_agents(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        """
+        One page of agents (``GET /v1/agents``).
+
+        :param limit: Page size, 1..100.
+        :param offset: Agents to skip.
+        :return: ``{items, total, limit, offset}``.
+        """
+        return self._record(api.list_agents(limit, offset))
+
+    def iter_agents(self, page_size: int = 100, max_items: int | None = None) -> Iterator[dict[str, Any]]:
+        """
+        Every agent, walking offset pages.
+
+        :param page_size: Agents per request, 1..100.
+        :param max_items: Stop after this many agents; ``None`` for all.
+        """
+        self._check_paging(page_size, max_items)
+        return self._paginate(lambda offset: self.list_agents(page_size, offset), next_offset, 0, max_items)
+
+    def get_agent(self, agent_id: str) -> dict[str, Any]:
+        """
+        The agent record (``GET /v1/agents/{id}``).
+
+        :param agent_id: The agent's id.
+        """
+        return self._record(api.get_agent(agent_id))
+
+    # Webhooks
+
+    def create_webhook(self, name: str, url: str, events: list[str]) -> dict[str, Any]:
+        """
+        Subscribe a URL to events (``POST /v1/webhooks``). Not retried once sent.
+
+        :param name: A label.
+        :param url: The receiving http(s) URL.
+        :param events: E.g. ``["call.ended", "call.analyzed"]``.
+        :return: The webhook, including its signing ``secret``.
+        """
+        return self._record(api.create_webhook(name, url, events))
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """List the webhooks (``GET /v1/webhooks``)."""
+        return self._items(api.list_webhooks())
+
+    def update_webhook(
+        self,
+        webhook_id: str,
+        name: str | None = None,
+        url: str | None = None,
+        events: list[str] | None = None,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        Change a webhook (``PATCH /v1/webhooks/{id}``); give at least one field.
+
+        :param webhook_id: The webhook's id.
+        :param name: New label.
+        :param url: New http(s) URL.
+        :param events: New list of events.
+        :param status: E.g. ``"active"`` or ``"disabled"``.
+        """
+        return self._record(api.update_webhook(webhook_id, name, url, events, status))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """
+        Delete a webhook (``DELETE /v1/webhooks/{id}``).
+
+        :param webhook_id: The webhook's id.
+        """
+        self._request(api.delete_webhook(webhook_id))
+
+    def test_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """
+        Have OneInbox send a test event to the webhook (``POST /v1/webhooks/{id}/test``).
+
+        :param webhook_id: The webhook's id.
+        """
+        return self._record(api.test_webhook(webhook_id))
+
+    # Other
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One authenticated request, ``GET /v1/agents?limit=1``, without retries; never raises."""
+        try:
+            self._request(api.list_agents(limit=1), retry=False)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            settings = self.__dict__.get("settings")
+            return False, redact(message, settings.api_key) if settings else message
+        return True, f"Connected to OneInbox at {self.settings.base_url}"
+
+    def call_url(self, call_id: str) -> str:
+        """
+        The dashboard link of a call, from the connection's ``call_url_template``.
+
+        :param call_id: The call's id.
+        """
+        return self.settings.call_url_template.format(
+            call_id=quote(require_text("call_id", call_id), safe="")
+        )
+
+    def _check_paging(self, page_size: int, max_items: int | None, **filters: str | None) -> None:
+        require_page_size("page_size", page_size)
+        if max_items is not None:
+            require_int_between("max_items", max_items, 0)
+        for name, value in filters.items():
+            optional_text(name, value)

@@ -1,0 +1,227 @@
+"""
+Asynchronous hook for the OneInbox API (``aiohttp``), for triggers.
+
+Kept apart from :mod:`airflow_provider_oneinbox.hooks.oneinbox` so that DAG files, which import
+the sync hook through the operators, never import ``aiohttp`` while being parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+import aiohttp
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.sdk import BaseHook
+from tenacity import AsyncRetrying
+
+from airflow_provider_oneinbox.exceptions import OneInboxConfigError
+from airflow_provider_oneinbox.hooks import api
+from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.responses import decode_response, record_of, transport_error
+from airflow_provider_oneinbox.hooks.retry import retry_kwargs
+from airflow_provider_oneinbox.hooks.settings import (
+    DEFAULT_CONN_ID,
+    OneInboxSettings,
+    settings_from_connection,
+)
+
+_PERMANENT = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, aiohttp.InvalidURL)
+_NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
+
+
+def _ssl_option(verify: bool | str, conn_id: str) -> bool | ssl.SSLContext:
+    """aiohttp's ``ssl`` argument for ``verify``; reads the CA file, so run it in a thread."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise OneInboxConfigError(
+            f"Connection {conn_id!r}: extra 'verify' names an unusable CA bundle {verify!r}: {exc}"
+        ) from None
+
+
+class OneInboxAsyncHook(BaseHook):
+    """
+    Read calls and agents and stop calls from an event loop, for triggers.
+
+    Use it as ``async with OneInboxAsyncHook(...) as hook:``: the connection is read once,
+    without blocking the loop, and one ``aiohttp.ClientSession`` serves every request until
+    the block ends. Called outside ``async with``, each method opens and closes a session.
+
+    Same settings, validation, errors and retry policy as
+    :class:`~airflow_provider_oneinbox.hooks.oneinbox.OneInboxHook`: every method here is safe
+    to repeat, so each retries on 429, 5xx, timeouts and connection failures, at most
+    ``max_retries`` times, waiting with ``asyncio.sleep``.
+
+    :param oneinbox_conn_id: The OneInbox connection.
+    :param timeout: Seconds to connect, and again to read, per request; overrides the extra.
+    :param max_retries: Retries after the first attempt; overrides the ``max_retries`` extra.
+    """
+
+    conn_name_attr = "oneinbox_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "oneinbox"
+    hook_name = "OneInbox"
+
+    def __init__(
+        self,
+        oneinbox_conn_id: str = default_conn_name,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.oneinbox_conn_id = oneinbox_conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._settings: OneInboxSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(oneinbox_conn_id={self.oneinbox_conn_id!r})"
+
+    async def get_settings(self) -> OneInboxSettings:
+        """The connection's settings, read once through Airflow's async connection lookup."""
+        if self._settings is None:
+            conn = await get_async_connection(self.oneinbox_conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
+            self._settings = settings_from_connection(
+                conn, extra, timeout=self.timeout, max_retries=self.max_retries
+            )
+        return self._settings
+
+    async def _open_session(self) -> aiohttp.ClientSession:
+        settings = await self.get_settings()
+        ssl_option = await asyncio.to_thread(_ssl_option, settings.verify, settings.conn_id)
+        return aiohttp.ClientSession(
+            headers=settings.headers(),
+            timeout=aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout),
+            connector=aiohttp.TCPConnector(ssl=ssl_option),
+        )
+
+    async def __aenter__(self) -> OneInboxAsyncHook:
+        if self._session is None:
+            self._session = await self._open_session()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session opened by ``async with``."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # Sending
+
+    async def _request(self, request: ApiRequest) -> Any:
+        settings = await self.get_settings()
+        retrying = AsyncRetrying(**retry_kwargs(settings, request, self.log))
+        if self._session is not None:
+            return await retrying(self._send, self._session, settings, request)
+        session = await self._open_session()
+        try:
+            return await retrying(self._send, session, settings, request)
+        finally:
+            await session.close()
+
+    async def _send(
+        self, session: aiohttp.ClientSession, settings: OneInboxSettings, request: ApiRequest
+    ) -> Any:
+        try:
+            async with session.request(
+                request.method,
+                settings.url(request.path),
+                params=request.params,
+                json=request.json,
+                headers=request.headers or None,
+                allow_redirects=False,
+            ) as response:
+                status, body = response.status, await response.read()
+                retry_after = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            failure = transport_error(
+                request,
+                f"{type(exc).__name__}: {exc}",
+                request_sent=not isinstance(exc, _NEVER_SENT),
+                secret=settings.api_key,
+                transient=not isinstance(exc, _PERMANENT),
+            )
+        else:
+            self.log.debug("OneInbox API %s answered %s", request.label, status)
+            return decode_response(request, status, body, retry_after, settings.api_key)
+        raise failure
+
+    async def _record(self, request: ApiRequest) -> dict[str, Any]:
+        return record_of(await self._request(request), request)
+
+    # Endpoints
+
+    async def get_call(self, call_id: str) -> dict[str, Any]:
+        """
+        The call record (``GET /v1/calls/{id}``).
+
+        :param call_id: The call's id.
+        """
+        return await self._record(api.get_call(call_id))
+
+    async def stop_call(self, call_id: str) -> dict[str, Any]:
+        """
+        Hang up a live call (``POST /v1/calls/{id}/stop``); safe to repeat, so retried.
+
+        :param call_id: The call's id.
+        """
+        return await self._record(api.stop_call(call_id))
+
+    async def list_calls(
+        self, agent_id: str | None = None, status: str | None = None, limit: int = 20, offset: int = 0
+    ) -> dict[str, Any]:
+        """
+        One page of calls, newest first (``GET /v1/calls``).
+
+        :param agent_id: Only this agent's calls.
+        :param status: Only calls in this status.
+        :param limit: Page size, 1..100.
+        :param offset: Calls to skip.
+        :return: ``{items, total, limit, offset}``.
+        """
+        return await self._record(api.list_calls(agent_id, status, limit, offset))
+
+    async def list_calls_cursor(
+        self,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """
+        One page of calls by cursor (``GET /v1/calls/cursor``).
+
+        :param agent_id: Only this agent's calls.
+        :param status: Only calls in this status.
+        :param limit: Page size, 1..100.
+        :param cursor: ``next_cursor`` of the previous page; ``None`` for the first.
+        :return: ``{items, next_cursor, has_more, limit}``.
+        """
+        return await self._record(api.list_calls_cursor(agent_id, status, limit, cursor))
+
+    async def list_agents(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        """
+        One page of agents (``GET /v1/agents``).
+
+        :param limit: Page size, 1..100.
+        :param offset: Agents to skip.
+        :return: ``{items, total, limit, offset}``.
+        """
+        return await self._record(api.list_agents(limit, offset))
+
+    async def get_agent(self, agent_id: str) -> dict[str, Any]:
+        """
+        The agent record (``GET /v1/agents/{id}``).
+
+        :param agent_id: The agent's id.
+        """
+        return await self._record(api.get_agent(agent_id))

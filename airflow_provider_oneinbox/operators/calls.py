@@ -1,0 +1,352 @@
+"""Operators that place and hang up OneInbox calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_oneinbox.exceptions import (
+    OneInboxError,
+    OneInboxNotFoundError,
+    OneInboxServerError,
+    OneInboxTransportError,
+)
+from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
+from airflow_provider_oneinbox.validation import (
+    optional_json_object,
+    require_e164,
+    require_http_url,
+    require_iso_datetime,
+    require_json_object,
+    require_text,
+)
+from airflow_provider_oneinbox.waiting import AirflowException, OneInboxCallWaitMixin, airflow_error
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Metadata key under which a call carries the idempotency key of the task instance that placed it.
+IDEMPOTENCY_METADATA_KEY = "airflow_idempotency_key"
+#: Task state store key (Airflow 3.3+) holding the id of the call a task instance placed.
+STATE_STORE_CALL_ID_KEY = "oneinbox_call_id"
+
+
+def call_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """
+    The key that identifies "the call of this task instance", the same on every try.
+
+    :param dag_id: The DAG's id.
+    :param run_id: The DAG run's id.
+    :param task_id: The task's id.
+    :param map_index: The map index (``-1`` when not mapped).
+    """
+    digest = hashlib.sha256(json.dumps([dag_id, run_id, task_id, map_index]).encode()).hexdigest()
+    return f"airflow-{digest[:32]}"
+
+
+class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
+    """
+    Place an outbound OneInbox call, at most once per task instance, and optionally wait for it.
+
+    **Never rings a phone twice.** Each task instance (DAG, run, task, map index; not the try)
+    has an idempotency key, stored in the call's ``metadata`` under ``airflow_idempotency_key``
+    (with ``airflow_dag_id/run_id/task_id/map_index``) and sent as an ``Idempotency-Key``
+    header (OneInbox does not document honouring it). Before dialling, the operator looks for
+    the call this task instance already placed: first in Airflow's task state store (3.3+),
+    then, on a retry (``try_number > 1``), among the agent's ``reattach_search_limit`` newest
+    calls. A call found is reattached to, whatever its state (a failed call is reported, not
+    redialled). A call placed by an earlier try that has since dropped out of those newest
+    calls is not found; on Airflow < 3.3 it is then placed again. Clearing a task counts as a
+    retry: it reattaches rather than calling again; trigger a new DAG run to call again.
+
+    If ``POST /v1/calls`` fails in a way that leaves the call's existence unknown (5xx, dropped
+    connection), the same search runs at once; if the call is not found, the task fails (and
+    retries) saying the call may or may not have been placed, and the retry searches again
+    before dialling.
+
+    As soon as the call exists, XComs ``call_id`` and ``call_url`` are pushed (the "OneInbox
+    Call" link). Then it returns the call id, or with ``wait_for_completion=True`` waits like
+    :class:`~airflow_provider_oneinbox.sensors.calls.OneInboxCallSensor` and returns the same
+    result dict (XComs ``transcript`` and ``analysis`` too). Invalid arguments and permanent API
+    errors (bad key, unknown agent, rejected body) fail the task without retries, before dialling.
+
+    Works with dynamic task mapping, e.g. ``.partial(agent_id=..., from_number=...)
+    .expand(to_number=[...])`` or ``.expand_kwargs([{"to_number": ..., "variables": {...}}])``:
+    each map index places (at most) one call.
+
+    :param agent_id: The OneInbox agent that speaks (templated).
+    :param to_number: Number to call, E.164 such as ``"+14155550123"`` (templated).
+    :param from_number: Caller number, E.164, registered with OneInbox (templated).
+    :param variables: Values injected into the agent's first message and prompt, a JSON object
+        (templated). Template values per run, e.g. ``{"customer_name": "{{ params.name }}",
+        "order_id": "{{ dag_run.conf['order_id'] }}"}``; to template the whole dict from one
+        expression, set ``render_template_as_native_obj=True`` on the DAG.
+    :param webhook_url: URL receiving this call's events (templated).
+    :param metadata: Your own data stored with the call (templated); its keys win over the
+        ``airflow_*`` ones added here, except ``airflow_idempotency_key``.
+    :param overrides: Per-call ``llm``/``transcriber``/``tts``/``first_message`` overrides (templated).
+    :param scheduled_at: When to place the call, timezone-aware ``datetime`` or ISO 8601 string
+        (templated). With ``wait_for_completion``, ``timeout`` must cover the delay.
+    :param oneinbox_conn_id: Airflow connection to the OneInbox API.
+    :param wait_for_completion: Wait for the call to end and return its result instead of its id.
+    :param deferrable: Wait in the triggerer (frees the worker slot) rather than polling here.
+    :param poll_interval: Seconds between two status polls while waiting (> 0).
+    :param timeout: Seconds to wait for the call (>= ``poll_interval``); ``execution_timeout``
+        also bounds the wait, deferred or not.
+    :param analysis_grace_period: Seconds to keep waiting for post-call data after the call
+        ended; then the result has ``analysis_missing=True``.
+    :param fail_on_outcomes: Outcomes (case-insensitive) that fail the task without retries.
+    :param skip_on_outcomes: Outcomes (case-insensitive) that skip the task.
+    :param hang_up_on_timeout: Hang up a call still running when ``timeout`` passes (the task
+        then fails without retries either way).
+    :param hang_up_on_kill: Hang up a call being awaited when the task is killed.
+    :param max_consecutive_errors: Transient API failures in a row tolerated while waiting.
+    :param reattach_search_limit: How many of the agent's newest calls a retry searches for the
+        call an earlier try placed (0 disables the search).
+    """
+
+    template_fields: Sequence[str] = (
+        "agent_id",
+        "to_number",
+        "from_number",
+        "variables",
+        "webhook_url",
+        "metadata",
+        "overrides",
+        "scheduled_at",
+    )
+    template_fields_renderers = {"variables": "json", "metadata": "json", "overrides": "json"}
+    operator_extra_links = (OneInboxCallLink(),)
+    ui_color = "#dff4f0"
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        to_number: str,
+        from_number: str,
+        variables: dict[str, Any] | None = None,
+        webhook_url: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+        scheduled_at: str | datetime | None = None,
+        oneinbox_conn_id: str = "oneinbox_default",
+        wait_for_completion: bool = False,
+        deferrable: bool = True,
+        poll_interval: float | timedelta = 10,
+        timeout: float | timedelta = 3600,
+        analysis_grace_period: float = 60,
+        fail_on_outcomes: Collection[str] = (),
+        skip_on_outcomes: Collection[str] = (),
+        hang_up_on_timeout: bool = True,
+        hang_up_on_kill: bool = True,
+        max_consecutive_errors: int = 5,
+        reattach_search_limit: int = 200,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.to_number = to_number
+        self.from_number = from_number
+        self.variables = variables
+        self.webhook_url = webhook_url
+        self.metadata = metadata
+        self.overrides = overrides
+        self.scheduled_at = scheduled_at
+        self.oneinbox_conn_id = oneinbox_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        if isinstance(reattach_search_limit, bool) or not isinstance(reattach_search_limit, int):
+            raise ValueError(f"reattach_search_limit must be an int >= 0, got {reattach_search_limit!r}.")
+        if reattach_search_limit < 0:
+            raise ValueError(f"reattach_search_limit must be >= 0, got {reattach_search_limit}.")
+        self.reattach_search_limit = reattach_search_limit
+        self._init_waiting(
+            poll_interval=poll_interval,
+            timeout=timeout,
+            analysis_grace_period=analysis_grace_period,
+            fail_on_outcomes=fail_on_outcomes,
+            skip_on_outcomes=skip_on_outcomes,
+            hang_up_on_timeout=hang_up_on_timeout,
+            hang_up_on_kill=hang_up_on_kill,
+            max_consecutive_errors=max_consecutive_errors,
+        )
+
+    def execute(self, context: Context) -> Any:
+        """Find or place this task instance's call, push its id and link, then return or wait."""
+        request = self._validated_request()
+        ti = context["ti"]
+        map_index = ti.map_index if ti.map_index is not None else -1
+        key = call_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
+        hook = self._hook()
+        store = context.get("task_state_store")
+        call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"])
+        if call is None:
+            call = self._place_call(hook, request, self._call_metadata(ti, key), key)
+        call_id = str(call["id"])
+        self._push_call_ref(context, hook, call_id)
+        if store is not None:
+            try:
+                store.set(STATE_STORE_CALL_ID_KEY, call_id)
+            except Exception as exc:
+                self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
+        if not self.wait_for_completion:
+            return call_id
+        return self._wait_for_call(context, hook, call_id)
+
+    def _validated_request(self) -> dict[str, Any]:
+        """The ``create_call`` arguments, checked after templating and before any request."""
+        try:
+            return {
+                "agent_id": require_text("agent_id", self.agent_id),
+                "to_number": require_e164("to_number", self.to_number),
+                "from_number": require_e164("from_number", self.from_number),
+                "variables": optional_json_object("variables", self.variables),
+                "webhook_url": None
+                if self.webhook_url is None
+                else require_http_url("webhook_url", self.webhook_url),
+                "overrides": optional_json_object("overrides", self.overrides),
+                "scheduled_at": None
+                if self.scheduled_at is None
+                else require_iso_datetime("scheduled_at", self.scheduled_at),
+                "metadata": optional_json_object("metadata", self.metadata),
+            }
+        except OneInboxError as exc:
+            raise airflow_error(exc, f"Task {self.task_id}: checking the call's arguments") from None
+
+    def _call_metadata(self, ti: Any, key: str) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "airflow_dag_id": ti.dag_id,
+            "airflow_run_id": ti.run_id,
+            "airflow_task_id": ti.task_id,
+            "airflow_map_index": ti.map_index,
+            **(self.metadata or {}),
+            IDEMPOTENCY_METADATA_KEY: key,
+        }
+        try:
+            return require_json_object("metadata", metadata)
+        except OneInboxError as exc:
+            raise airflow_error(exc, f"Task {self.task_id}: checking the call's metadata") from None
+
+    def _find_placed_call(
+        self, hook: OneInboxHook, store: Any, try_number: int, key: str, agent_id: str
+    ) -> dict[str, Any] | None:
+        """The call an earlier try of this task instance placed, or ``None`` if there is none."""
+        stored_id = None
+        if store is not None:
+            try:
+                stored_id = store.get(STATE_STORE_CALL_ID_KEY)
+            except Exception as exc:
+                self.log.warning("Could not read the task state store: %s", exc)
+        if stored_id:
+            try:
+                call = hook.get_call(str(stored_id))
+            except OneInboxNotFoundError:
+                self.log.warning("Call %s saved by an earlier try no longer exists.", stored_id)
+            except OneInboxError as exc:
+                raise airflow_error(exc, f"Reading call {stored_id}, placed by an earlier try") from None
+            else:
+                self.log.info(
+                    "Reattaching to call %s placed by an earlier try (%s).", stored_id, call.get("status")
+                )
+                return call
+        if try_number <= 1:
+            return None
+        try:
+            return self._search_placed_call(hook, key, agent_id)
+        except OneInboxError as exc:
+            raise airflow_error(
+                exc, "Looking for the call an earlier try may have placed (not dialling until that is known)"
+            ) from None
+
+    def _search_placed_call(self, hook: OneInboxHook, key: str, agent_id: str) -> dict[str, Any] | None:
+        if self.reattach_search_limit == 0:
+            return None
+        page_size = min(self.reattach_search_limit, 100)
+        for call in hook.iter_calls(
+            agent_id=agent_id, page_size=page_size, max_items=self.reattach_search_limit
+        ):
+            metadata = call.get("metadata")
+            if isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key:
+                self.log.info(
+                    "Reattaching to call %s placed by an earlier try (%s).",
+                    call.get("id"),
+                    call.get("status"),
+                )
+                return call
+        self.log.info(
+            "No call with key %s among agent %s's %d newest calls.", key, agent_id, self.reattach_search_limit
+        )
+        return None
+
+    def _place_call(
+        self, hook: OneInboxHook, request: dict[str, Any], metadata: dict[str, Any], key: str
+    ) -> dict[str, Any]:
+        arguments = {**request, "metadata": metadata}
+        try:
+            call = hook.create_call(**arguments, idempotency_key=key)
+        except OneInboxError as exc:
+            uncertain = isinstance(exc, OneInboxServerError) or (
+                isinstance(exc, OneInboxTransportError) and exc.request_sent
+            )
+            if not uncertain:
+                raise airflow_error(exc, f"Placing the call to {request['to_number']}") from None
+            self.log.warning("Placing the call failed after it may have been sent (%s); looking for it.", exc)
+            try:
+                found = self._search_placed_call(hook, key, request["agent_id"])
+            except OneInboxError as search_exc:
+                self.log.warning("Looking for the call failed too: %s", search_exc)
+                found = None
+            if found is not None:
+                return found
+            raise AirflowException(
+                f"Placing the call to {request['to_number']} failed ({exc}): the call may or may not "
+                f"have been placed, and it was not found. A retry of this task looks for it (metadata "
+                f"{IDEMPOTENCY_METADATA_KEY}={key}) before dialling again."
+            ) from None
+        self.log.info("Placed call %s to %s (%s).", call.get("id"), request["to_number"], call.get("status"))
+        return call
+
+
+class OneInboxStopCallOperator(BaseOperator):
+    """
+    Hang up a OneInbox call (``POST /v1/calls/{id}/stop``); returns ``{"call_id", "status", "end_reason"}``.
+
+    Stopping is safe to repeat. Post-call data (transcript, analysis) arrives a few seconds
+    later: wait for it with :class:`~airflow_provider_oneinbox.sensors.calls.OneInboxCallSensor`.
+
+    :param call_id: Id of the call to hang up (templated).
+    :param oneinbox_conn_id: Airflow connection to the OneInbox API.
+    """
+
+    template_fields: Sequence[str] = ("call_id",)
+    operator_extra_links = (OneInboxCallLink(),)
+    ui_color = "#f4dfdf"
+
+    def __init__(self, *, call_id: str, oneinbox_conn_id: str = "oneinbox_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.call_id = call_id
+        self.oneinbox_conn_id = oneinbox_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Hang up the call and return its id, status and end reason."""
+        hook = OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
+        try:
+            call_id = require_text("call_id", self.call_id)
+            call = hook.stop_call(call_id)
+        except OneInboxError as exc:
+            raise airflow_error(exc, f"Hanging up OneInbox call {self.call_id!r}") from None
+        self.log.info(
+            "Hung up call %s: status %s, end_reason %s.", call_id, call.get("status"), call.get("end_reason")
+        )
+        return {
+            "call_id": call.get("id", call_id),
+            "status": call.get("status"),
+            "end_reason": call.get("end_reason"),
+        }

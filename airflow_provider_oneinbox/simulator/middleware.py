@@ -1,0 +1,147 @@
+"""
+Pure-ASGI front door of the simulator (cheap enough for thousands of concurrent pollers).
+
+For every request outside ``/_sim/``: count and log it, inject faults, check the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Any
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from airflow_provider_oneinbox.simulator.context import Simulation
+from airflow_provider_oneinbox.simulator.faults import Fault
+
+ADMIN_PREFIX = "/_sim"
+_CALL_PREFIX = "/v1/calls/"
+_CALL_ROUTE = "/v1/calls/{call_id}"
+_CALL_SUBPATHS = frozenset({"cursor", "web"})
+_DETAILS = {429: "Rate limit exceeded", 500: "Internal server error", 503: "Service temporarily unavailable"}
+
+
+def route_of(app: Any, scope: Scope) -> str | None:
+    """The route template a request matches, for requests answered before the router ran."""
+    for route in getattr(getattr(app, "router", None), "routes", []):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(route.path)
+    return None
+
+
+class SimulatorMiddleware:
+    """
+    Wraps the FastAPI app: request log, faults, then auth (faults act like a gateway in front of the API).
+
+    :param app: The FastAPI application.
+    :param sim: The simulation state.
+    """
+
+    def __init__(self, app: ASGIApp, sim: Simulation) -> None:
+        self.app = app
+        self.sim = sim
+        self._token = sim.api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        auth, idempotency_key = b"", None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+            elif name == b"idempotency-key":
+                idempotency_key = value.decode("latin-1")
+        status: int | None = None
+        fault: Fault | None = None
+        route: str | None = None
+        try:
+            faults = self.sim.faults
+            if faults.active and faults.settings.latency and faults.applies(method, path):
+                await asyncio.sleep(faults.settings.latency)
+            injection = faults.decide(method, path)
+            if injection is not None:
+                fault, status, route = injection.fault, injection.status, route_of(self.app, scope)
+                if injection.status is None:
+                    await self._drop(scope, receive)
+                else:
+                    await self._error(send, injection.status, _DETAILS[injection.status])
+                return
+            if path.startswith("/v1/") and not self._authorized(auth):
+                status, route = 401, route_of(self.app, scope)
+                await self._error(send, 401, "Invalid API key")
+                return
+            if method == "GET" and path.startswith(_CALL_PREFIX):
+                call_id = path[len(_CALL_PREFIX) :]
+                if call_id and "/" not in call_id and call_id not in _CALL_SUBPATHS:
+                    status, route = await self._get_call(send, call_id), _CALL_ROUTE
+                    return
+            hold = faults.may_lose_create(method, path)
+            held: list[Message] = []
+
+            async def send_or_hold(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                if hold:
+                    held.append(message)
+                else:
+                    await send(message)
+
+            await self.app(scope, receive, send_or_hold)
+            route = getattr(scope.get("route"), "path", None)
+            if hold and status == 201 and faults.take_lost_create():
+                fault, status = Fault.LOST_CREATE, None
+                await self._drop(scope, receive, drain=False)
+                return
+            for message in held:
+                await send(message)
+        finally:
+            self.sim.traffic.record(
+                method, path, route, status, fault.value if fault else None, idempotency_key
+            )
+
+    def _authorized(self, auth: bytes) -> bool:
+        scheme, _, token = auth.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._token)
+
+    async def _get_call(self, send: Send, call_id: str) -> int:
+        """Fast path for the hot ``GET /v1/calls/{call_id}`` (what pollers hammer): skips FastAPI routing."""
+        store = self.sim.store
+        call = store.calls.get(call_id)
+        if call is None:
+            status, content = 404, {"detail": "Call not found"}
+        else:
+            status, content = 200, call.render(store.clock, store.clock.now())
+        body = json.dumps(content).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+    async def _error(self, send: Send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if status == 429:
+            headers.append((b"retry-after", self.sim.faults.retry_after_header.encode()))
+        elif status == 401:
+            headers.append((b"www-authenticate", b"Bearer"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _drop(self, scope: Scope, receive: Receive, drain: bool = True) -> None:
+        """Close the client's TCP connection without writing a byte."""
+        if drain:  # read the body first: unread bytes would make the kernel send a RST
+            while True:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+        self.sim.connections.abort(scope.get("client"))
+        for _ in range(3):  # let uvicorn process connection_lost, so it never answers for us
+            await asyncio.sleep(0)

@@ -1,0 +1,80 @@
+"""``/v1/calls``: create, read, list (offset and cursor), stop, PATCH outcome, web calls."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from airflow_provider_oneinbox.simulator.context import Simulation
+from airflow_provider_oneinbox.simulator.models import CallIn, OutcomeIn, WebCallIn
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+def build_calls_router(sim: Simulation) -> APIRouter:
+    """The call routes, bound to one simulation."""
+    router = APIRouter(prefix="/v1/calls", tags=["calls"])
+    store, clock = sim.store, sim.clock
+
+    def record(call_id: str) -> JSONResponse:
+        call = store.call(call_id)
+        return JSONResponse(call.render(clock, clock.now()))
+
+    @router.post("", status_code=201)
+    async def create_call(body: CallIn) -> JSONResponse:
+        call = store.create_call(
+            body.agent_id,
+            body.to_number,
+            body.from_number,
+            variables=body.variables,
+            metadata=body.metadata,
+            overrides=body.overrides,
+            webhook_url=body.webhook_url,
+            scheduled_at=body.scheduled_at,
+        )
+        sim.webhooks.track(call)
+        return JSONResponse(call.render(clock, clock.now()), status_code=201)
+
+    @router.get("")
+    async def list_calls(
+        agent_id: str | None = None, status: str | None = None, limit: Limit = 20, offset: Offset = 0
+    ) -> JSONResponse:
+        return JSONResponse(store.list_calls(agent_id, status, limit, offset))
+
+    @router.get("/cursor")
+    async def list_calls_cursor(
+        agent_id: str | None = None, status: str | None = None, limit: Limit = 20, cursor: str | None = None
+    ) -> JSONResponse:
+        return JSONResponse(store.cursor_calls(agent_id, status, limit, cursor))
+
+    @router.post("/web", status_code=201)
+    async def create_web_call(body: WebCallIn) -> JSONResponse:
+        call = store.create_call(
+            body.agent_id, None, None, variables=body.variables, metadata=body.metadata, call_type="web"
+        )
+        sim.webhooks.track(call)
+        token = secrets.token_urlsafe(32)
+        content = {"id": call.id, "server_url": "wss://rtc.oneinbox.ai", "participant_token": token}
+        return JSONResponse(content, status_code=201)
+
+    @router.get("/{call_id}")
+    async def get_call(call_id: str) -> JSONResponse:
+        return record(call_id)
+
+    @router.post("/{call_id}/stop")
+    async def stop_call(call_id: str) -> JSONResponse:
+        call = store.call(call_id)
+        if store.stop_call(call):
+            sim.webhooks.track(call)
+        return record(call_id)
+
+    @router.patch("/{call_id}")
+    async def patch_call(call_id: str, body: OutcomeIn) -> JSONResponse:
+        store.set_outcome(store.call(call_id), body.outcome)
+        return record(call_id)
+
+    return router

@@ -1,0 +1,1 @@
+"""OneInbox provider: triggers."""

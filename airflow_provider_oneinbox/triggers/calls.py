@@ -1,0 +1,292 @@
+"""Trigger that waits, in the triggerer, for a OneInbox call to end and its analysis to arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimitError
+from airflow_provider_oneinbox.results import post_call_data_ready
+from airflow_provider_oneinbox.status import OneInboxCallStatus
+
+#: Longest pause after a transient error, whatever the backoff or ``Retry-After`` says.
+MAX_ERROR_BACKOFF_SECONDS = 300.0
+#: Bound on hanging up a call from :meth:`OneInboxCallTrigger.on_kill`.
+ON_KILL_TIMEOUT_SECONDS = 30.0
+
+
+class CallWatch:
+    """
+    The rules of one wait for a call, without I/O: fed each poll's outcome, it says when to stop.
+
+    Shared by :class:`OneInboxCallTrigger` (async, in the triggerer) and the worker-side polling
+    loop, so both end a wait the same way and produce the same events.
+
+    :param call_id: Id of the call being awaited.
+    :param poll_interval: Seconds between two polls.
+    :param deadline: Absolute wall-clock time (epoch seconds) of the timeout; ``None`` for none.
+    :param analysis_grace_period: Seconds to wait for post-call data once the call has ended.
+    :param max_consecutive_errors: Transient failures in a row tolerated before giving up.
+    :param log: Where to report undocumented statuses, tolerated errors and missing analyses.
+    """
+
+    def __init__(
+        self,
+        call_id: str,
+        *,
+        poll_interval: float,
+        deadline: float | None,
+        analysis_grace_period: float,
+        max_consecutive_errors: int,
+        log: logging.Logger | Any,
+    ) -> None:
+        self.call_id = call_id
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.analysis_grace_period = analysis_grace_period
+        self.max_consecutive_errors = max_consecutive_errors
+        self.log = log
+        self.call: dict[str, Any] | None = None
+        self.errors = 0
+        self._delay = poll_interval
+        self._ended_seen_at: float | None = None
+        self._unknown_logged: set[str] = set()
+
+    def observe(self, call: dict[str, Any]) -> dict[str, Any] | None:
+        """
+        Take a fetched call record; return the final event, or ``None`` to keep polling.
+
+        :param call: The record returned by ``GET /v1/calls/{id}``.
+        """
+        self.call, self.errors, self._delay = call, 0, self.poll_interval
+        status = call.get("status")
+        if post_call_data_ready(call):
+            return self.success_event(call, analysis_missing=False)
+        if OneInboxCallStatus.is_terminal(status):
+            if self._ended_seen_at is None:
+                self._ended_seen_at = time.monotonic()
+                self.log.info("OneInbox call %s is %s; waiting for its analysis.", self.call_id, status)
+            elif time.monotonic() - self._ended_seen_at >= self.analysis_grace_period:
+                self.log.warning(
+                    "OneInbox call %s: no analysis %.0fs after it ended; finishing without it.",
+                    self.call_id,
+                    self.analysis_grace_period,
+                )
+                return self.success_event(call, analysis_missing=True)
+            self._delay = min(self.poll_interval, self.analysis_grace_period)
+        elif not OneInboxCallStatus.is_known(status) and str(status) not in self._unknown_logged:
+            self._unknown_logged.add(str(status))
+            self.log.warning(
+                "OneInbox call %s reports undocumented status %r; treating it as still running.",
+                self.call_id,
+                status,
+            )
+        return None
+
+    def observe_error(self, exc: OneInboxError) -> dict[str, Any] | None:
+        """
+        Take a failed poll; return an ``error`` event, or ``None`` to try again after a backoff.
+
+        :param exc: The error the hook raised.
+        """
+        if not exc.transient:
+            return self.error_event(exc, permanent=True)
+        self.errors += 1
+        if self.errors > self.max_consecutive_errors:
+            return self.error_event(exc, permanent=False)
+        delay = self.poll_interval * 2 ** (self.errors - 1)
+        if isinstance(exc, OneInboxRateLimitError) and exc.retry_after:
+            delay = max(delay, exc.retry_after)
+        self._delay = min(delay, max(MAX_ERROR_BACKOFF_SECONDS, self.poll_interval))
+        self.log.warning(
+            "Polling OneInbox call %s failed (%d in a row, %d tolerated); next try in %.1fs: %s",
+            self.call_id,
+            self.errors,
+            self.max_consecutive_errors,
+            self._delay,
+            exc,
+        )
+        return None
+
+    def next_delay(self) -> tuple[float, dict[str, Any] | None]:
+        """Seconds to sleep before the next poll, never past the deadline; or the event if it has passed."""
+        if self.deadline is None:
+            return self._delay, None
+        left = self.deadline - time.time()
+        if left > 0:
+            return min(self._delay, left), None
+        if self.call is not None and OneInboxCallStatus.is_terminal(self.call.get("status")):
+            # The call itself ended in time; only its analysis is late.
+            return 0.0, self.success_event(self.call, analysis_missing=True)
+        status = self.call.get("status") if self.call else "unknown"
+        message = f"Timed out waiting for OneInbox call {self.call_id} (last status: {status})."
+        return 0.0, {"status": "timeout", "call_id": self.call_id, "call": self.call, "message": message}
+
+    def success_event(self, call: dict[str, Any], *, analysis_missing: bool) -> dict[str, Any]:
+        """
+        The ``success`` event of a finished call.
+
+        :param call: The last call record.
+        :param analysis_missing: Whether the wait gave up on the post-call analysis.
+        """
+        return {
+            "status": "success",
+            "call_id": self.call_id,
+            "call": call,
+            "analysis_missing": analysis_missing,
+        }
+
+    def error_event(self, exc: BaseException, *, permanent: bool) -> dict[str, Any]:
+        """
+        The ``error`` event of a wait that cannot go on.
+
+        :param exc: What went wrong.
+        :param permanent: Whether retrying cannot help (bad key, unknown call, unusable connection).
+        """
+        message = f"Waiting for OneInbox call {self.call_id} failed: {exc}"
+        if not permanent and self.errors > self.max_consecutive_errors:
+            message += (
+                f" ({self.errors} failures in a row; max_consecutive_errors={self.max_consecutive_errors})"
+            )
+        return {
+            "status": "error",
+            "call_id": self.call_id,
+            "message": message,
+            "error_type": type(exc).__name__,
+            "permanent": permanent,
+        }
+
+
+class OneInboxCallTrigger(BaseTrigger):
+    """
+    Poll ``GET /v1/calls/{id}`` until the call has ended and its post-call data has arrived.
+
+    Fires exactly one event, then returns; the event is plain data, safe to deliver twice:
+
+    * ``{"status": "success", "call_id", "call", "analysis_missing"}``: the call is
+      ``completed`` or ``failed`` and its analysis is there, or ``analysis_grace_period`` passed
+      since the call was first seen ended (then ``analysis_missing`` is ``True``).
+    * ``{"status": "timeout", "call_id", "call", "message"}``: ``deadline`` passed first;
+      ``call`` is the last record seen, or ``None``.
+    * ``{"status": "error", "call_id", "message", "error_type", "permanent"}``: at once on a
+      permanent error (401/403/404, bad connection), or after more than
+      ``max_consecutive_errors`` transient failures (429, 5xx, transport) in a row.
+
+    All requests go through one HTTP session for the life of the wait. Request budget per wait:
+    one GET per ``poll_interval`` while the call runs, at most ``analysis_grace_period /
+    poll_interval + 1`` more once it has ended, and at most ``max_consecutive_errors + 1`` failed
+    GETs in a row (each backing off, honouring ``Retry-After``), plus whatever retries the
+    connection's ``max_retries`` allows inside the hook. A status the API does not document
+    (e.g. ``ringing``) counts as still running and is logged once.
+
+    :meth:`cleanup` runs on every exit, including triggerer restarts, so it never touches the
+    call; :meth:`on_kill` (Airflow 3.3+, only when a user kills the task) hangs it up.
+
+    :param call_id: Id of the call to wait for.
+    :param oneinbox_conn_id: Airflow connection to the OneInbox API; read by id in the
+        triggerer, so no secret travels in the trigger's kwargs.
+    :param poll_interval: Seconds between two polls.
+    :param deadline: Absolute wall-clock time (epoch seconds) after which a ``timeout`` event
+        is fired; ``None`` waits without limit.
+    :param analysis_grace_period: Seconds to keep polling for post-call data (messages,
+        analysis) after the call is first seen ended.
+    :param max_consecutive_errors: Transient failures in a row tolerated before an ``error``
+        event; a successful poll resets the count.
+    :param hang_up_on_kill: Whether :meth:`on_kill` stops a live call.
+    """
+
+    def __init__(
+        self,
+        call_id: str,
+        oneinbox_conn_id: str = "oneinbox_default",
+        poll_interval: float = 10.0,
+        deadline: float | None = None,
+        analysis_grace_period: float = 60.0,
+        max_consecutive_errors: int = 5,
+        hang_up_on_kill: bool = True,
+    ) -> None:
+        super().__init__()
+        self.call_id = call_id
+        self.oneinbox_conn_id = oneinbox_conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = None if deadline is None else float(deadline)
+        self.analysis_grace_period = float(analysis_grace_period)
+        self.max_consecutive_errors = int(max_consecutive_errors)
+        self.hang_up_on_kill = bool(hang_up_on_kill)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and the plain keyword arguments that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "call_id": self.call_id,
+                "oneinbox_conn_id": self.oneinbox_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "analysis_grace_period": self.analysis_grace_period,
+                "max_consecutive_errors": self.max_consecutive_errors,
+                "hang_up_on_kill": self.hang_up_on_kill,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the call and yield exactly one event (see the class docstring)."""
+        from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+        watch = self._watch()
+        try:
+            async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
+                while True:
+                    try:
+                        event = watch.observe(await hook.get_call(self.call_id))
+                    except OneInboxError as exc:
+                        event = watch.observe_error(exc)
+                    if event is None:
+                        delay, event = watch.next_delay()
+                    if event is not None:
+                        break
+                    await asyncio.sleep(delay)
+        except OneInboxError as exc:  # raised opening the session, e.g. an unusable connection
+            event = watch.error_event(exc, permanent=not exc.transient)
+        except Exception as exc:
+            # E.g. the connection does not exist yet: fixable, so a retry of the task may succeed.
+            self.log.exception("Unexpected error while waiting for OneInbox call %s", self.call_id)
+            event = watch.error_event(exc, permanent=False)
+        yield TriggerEvent(event)
+
+    def _watch(self) -> CallWatch:
+        return CallWatch(
+            self.call_id,
+            poll_interval=self.poll_interval,
+            deadline=self.deadline,
+            analysis_grace_period=self.analysis_grace_period,
+            max_consecutive_errors=self.max_consecutive_errors,
+            log=self.log,
+        )
+
+    async def on_kill(self) -> None:
+        """Hang up the call when a user kills the deferred task (Airflow 3.3+); never raises."""
+        if not self.hang_up_on_kill:
+            self.log.info(
+                "Task killed; leaving OneInbox call %s running (hang_up_on_kill=False).", self.call_id
+            )
+            return
+        try:
+            from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+            async with asyncio.timeout(ON_KILL_TIMEOUT_SECONDS):
+                async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
+                    call = await hook.stop_call(self.call_id)
+            self.log.info(
+                "Task killed; hung up OneInbox call %s (status %s).", self.call_id, call.get("status")
+            )
+        except Exception as exc:
+            self.log.warning("Task killed; could not hang up OneInbox call %s: %s", self.call_id, exc)
+
+    async def cleanup(self) -> None:
+        """Release nothing remote: this also runs on triggerer restarts, when the call must go on."""

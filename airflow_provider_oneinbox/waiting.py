@@ -1,0 +1,353 @@
+"""
+Waiting for a OneInbox call and turning it into a task result: the one implementation shared by
+:class:`~airflow_provider_oneinbox.sensors.calls.OneInboxCallSensor` and
+:class:`~airflow_provider_oneinbox.operators.calls.OneInboxPlaceCallOperator`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_oneinbox.exceptions import (
+    OneInboxAuthError,
+    OneInboxConfigError,
+    OneInboxError,
+    OneInboxInputError,
+    OneInboxNotFoundError,
+)
+from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+from airflow_provider_oneinbox.links.oneinbox import CALL_ID_XCOM_KEY, CALL_URL_XCOM_KEY
+from airflow_provider_oneinbox.results import build_call_result, post_call_data_ready
+from airflow_provider_oneinbox.status import OneInboxCallStatus
+
+try:  # Airflow >= 3.2 moved the task exceptions into the Task SDK.
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_oneinbox.triggers.calls import CallWatch
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "OneInboxCallWaitMixin",
+    "airflow_error",
+]
+
+#: XCom keys pushed when a wait ends with the call's record.
+TRANSCRIPT_XCOM_KEY = "transcript"
+ANALYSIS_XCOM_KEY = "analysis"
+EVENT_STATUSES = frozenset({"success", "timeout", "error"})
+
+_HINTS: dict[type[OneInboxError], str] = {
+    OneInboxAuthError: "check the API key (password) of the OneInbox connection",
+    OneInboxNotFoundError: "check the id: it does not exist in this OneInbox workspace",
+    OneInboxInputError: "fix the argument named above",
+    OneInboxConfigError: "fix the OneInbox connection",
+}
+
+
+def airflow_error(exc: OneInboxError, action: str) -> AirflowException:
+    """
+    Translate a OneInbox error into the Airflow exception that decides whether the task retries.
+
+    Permanent errors (bad key, unknown id, rejected input, unusable connection) give an
+    :class:`AirflowFailException`: a retry cannot help. Transient ones give an
+    :class:`AirflowException`, which the task's ``retries`` apply to.
+
+    :param exc: The error the hook raised.
+    :param action: What was being done, e.g. ``"Placing the call"``.
+    """
+    if exc.transient:
+        return AirflowException(f"{action} failed: {exc}")
+    hint = next((text for cls, text in _HINTS.items() if isinstance(exc, cls)), "the API refused the request")
+    return AirflowFailException(f"{action} failed: {exc} ({hint}; not retried)")
+
+
+def _seconds(name: str, value: float | timedelta) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise ValueError(f"{name} must be a number of seconds or a timedelta, got {value!r}")
+    return float(seconds)
+
+
+class OneInboxCallWaitMixin(BaseOperator):
+    """
+    Wait for a call to end (deferring by default) and return its result.
+
+    Not a task of its own: subclasses call :meth:`_init_waiting` from ``__init__`` and
+    :meth:`_wait_for_call` from ``execute``. A wait ends in one of these ways:
+
+    * the call ended and its analysis arrived (or ``analysis_grace_period`` passed): XComs
+      ``transcript`` and ``analysis`` are pushed and the result dict is returned (XCom
+      ``return_value``, see :func:`~airflow_provider_oneinbox.results.build_call_result`). A
+      ``failed`` call raises :class:`AirflowException`; an outcome in ``fail_on_outcomes``
+      raises :class:`AirflowFailException`, one in ``skip_on_outcomes``
+      :class:`AirflowSkipException`. Any other outcome, "Not Connected" and "Voicemail"
+      included, is a success;
+    * the timeout passed: the call is hung up unless ``hang_up_on_timeout=False``, then
+      :attr:`timeout_exception` is raised (not retried), saying whether the call was hung up;
+    * the API kept failing: :class:`AirflowFailException` if retrying cannot help,
+      :class:`AirflowException` (retried) otherwise.
+    """
+
+    #: Raised when the wait times out; never retried, as a retry would find the call hung up.
+    timeout_exception: ClassVar[type[AirflowException]] = AirflowFailException
+
+    oneinbox_conn_id: str
+    deferrable: bool
+
+    def _init_waiting(
+        self,
+        *,
+        poll_interval: float | timedelta,
+        timeout: float | timedelta,
+        analysis_grace_period: float,
+        fail_on_outcomes: Collection[str],
+        skip_on_outcomes: Collection[str],
+        hang_up_on_timeout: bool,
+        hang_up_on_kill: bool,
+        max_consecutive_errors: int,
+        poll_interval_name: str = "poll_interval",
+    ) -> None:
+        """Validate and store the wait settings; raise ``ValueError`` naming the parameter and the fix."""
+        self.wait_poll_interval = _seconds(poll_interval_name, poll_interval)
+        self.wait_timeout = _seconds("timeout", timeout)
+        if self.wait_poll_interval <= 0:
+            raise ValueError(f"{poll_interval_name} must be > 0 seconds, got {poll_interval!r}; e.g. 10.")
+        if self.wait_timeout < self.wait_poll_interval:
+            raise ValueError(
+                f"timeout ({self.wait_timeout:g}s) must be >= {poll_interval_name} "
+                f"({self.wait_poll_interval:g}s); raise timeout or lower {poll_interval_name}."
+            )
+        self.analysis_grace_period = _seconds("analysis_grace_period", analysis_grace_period)
+        if self.analysis_grace_period < 0:
+            raise ValueError(f"analysis_grace_period must be >= 0 seconds, got {analysis_grace_period!r}.")
+        if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
+            raise ValueError(f"max_consecutive_errors must be an int >= 0, got {max_consecutive_errors!r}.")
+        if max_consecutive_errors < 0:
+            raise ValueError(f"max_consecutive_errors must be >= 0, got {max_consecutive_errors}.")
+        for name, outcomes in (
+            ("fail_on_outcomes", fail_on_outcomes),
+            ("skip_on_outcomes", skip_on_outcomes),
+        ):
+            if isinstance(outcomes, str) or not all(isinstance(o, str) for o in outcomes):
+                raise ValueError(f"{name} must be a collection of outcome strings, e.g. ['Not Interested'].")
+        self.fail_on_outcomes = tuple(fail_on_outcomes)
+        self.skip_on_outcomes = tuple(skip_on_outcomes)
+        clash = {o.casefold() for o in fail_on_outcomes} & {o.casefold() for o in skip_on_outcomes}
+        if clash:
+            raise ValueError(f"outcomes {sorted(clash)} are in both fail_on_outcomes and skip_on_outcomes.")
+        self.hang_up_on_timeout = hang_up_on_timeout
+        self.hang_up_on_kill = hang_up_on_kill
+        self.max_consecutive_errors = max_consecutive_errors
+        self._awaited_call_id: str | None = None
+
+    def _hook(self) -> OneInboxHook:
+        return OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
+
+    def _push_call_ref(self, context: Context, hook: OneInboxHook, call_id: str) -> None:
+        """Push the ``call_id`` and ``call_url`` XComs, so the extra link works while waiting."""
+        ti = context["ti"]
+        ti.xcom_push(key=CALL_ID_XCOM_KEY, value=call_id)
+        try:
+            ti.xcom_push(key=CALL_URL_XCOM_KEY, value=hook.call_url(call_id))
+        except OneInboxError as exc:
+            self.log.warning("No dashboard link for call %s: %s", call_id, exc)
+
+    def _deadline(self, context: Context) -> float:
+        """
+        Absolute time the wait must end: ``timeout`` from now, or sooner if ``execution_timeout`` is.
+
+        Airflow does not enforce ``execution_timeout`` while a task is deferred, so it is folded in here.
+        """
+        budget = self.wait_timeout
+        if self.execution_timeout is not None:
+            started = getattr(context["ti"], "start_date", None) or datetime.now(UTC)
+            spent = (datetime.now(UTC) - started).total_seconds()
+            budget = min(budget, self.execution_timeout.total_seconds() - spent)
+        return time.time() + max(budget, 0.0)
+
+    def _watch(self, call_id: str, deadline: float | None) -> CallWatch:
+        from airflow_provider_oneinbox.triggers.calls import CallWatch
+
+        return CallWatch(
+            call_id,
+            poll_interval=self.wait_poll_interval,
+            deadline=deadline,
+            analysis_grace_period=self.analysis_grace_period,
+            max_consecutive_errors=self.max_consecutive_errors,
+            log=self.log,
+        )
+
+    def _wait_for_call(self, context: Context, hook: OneInboxHook, call_id: str) -> dict[str, Any]:
+        """
+        Wait for ``call_id`` to end and return its result: defer, or poll here if not deferrable.
+
+        The status is checked once first, so a call that has already ended finishes at once.
+        """
+        deadline = self._deadline(context)
+        self._awaited_call_id = call_id
+        try:
+            call = hook.get_call(call_id)
+        except OneInboxError as exc:
+            if not exc.transient:
+                raise airflow_error(exc, f"Reading OneInbox call {call_id}") from None
+            self.log.warning("Could not read call %s yet (%s); waiting anyway.", call_id, exc)
+            call = None
+        if call is not None and post_call_data_ready(call):
+            return self._finish_success(context, call, analysis_missing=False)
+        if not self.deferrable:
+            return self._finish(context, self._poll_here(hook, self._watch(call_id, deadline)))
+
+        from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
+
+        self.log.info("Deferring until call %s ends (at most %.0fs).", call_id, deadline - time.time())
+        self.defer(
+            trigger=OneInboxCallTrigger(
+                call_id=call_id,
+                oneinbox_conn_id=self.oneinbox_conn_id,
+                poll_interval=self.wait_poll_interval,
+                deadline=deadline,
+                analysis_grace_period=self.analysis_grace_period,
+                max_consecutive_errors=self.max_consecutive_errors,
+                hang_up_on_kill=self.hang_up_on_kill,
+            ),
+            method_name="execute_complete",
+            # A backstop only: the trigger fires its own timeout event (which hangs up) at the deadline.
+            timeout=timedelta(
+                seconds=max(deadline - time.time(), 0) + max(60.0, 3 * self.wait_poll_interval)
+            ),
+        )
+
+    @staticmethod
+    def _poll_here(hook: OneInboxHook, watch: CallWatch) -> dict[str, Any]:
+        """Poll in the worker (``time.sleep`` between GETs) until ``watch`` ends the wait."""
+        while True:
+            try:
+                event = watch.observe(hook.get_call(watch.call_id))
+            except OneInboxError as exc:
+                event = watch.observe_error(exc)
+            if event is None:
+                delay, event = watch.next_delay()
+            if event is not None:
+                return event
+            time.sleep(delay)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """
+        Resume after the trigger fired: validate its event and finish the task.
+
+        :param context: The task context.
+        :param event: The trigger's event (see
+            :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger`).
+        """
+        if event is None:
+            raise AirflowException("The OneInbox call trigger resumed the task without an event.")
+        if not isinstance(event, dict):
+            raise AirflowException(
+                f"Malformed OneInbox trigger event: expected a dict, got {type(event).__name__}."
+            )
+        status = event.get("status")
+        if status not in EVENT_STATUSES:
+            raise AirflowException(
+                f"Malformed OneInbox trigger event: 'status' is {status!r}, "
+                f"expected one of {sorted(EVENT_STATUSES)}."
+            )
+        if status == "success" and not isinstance(event.get("call"), dict):
+            raise AirflowException(
+                "Malformed OneInbox trigger event: a 'success' event without a 'call' record."
+            )
+        if not event.get("call_id"):
+            raise AirflowException("Malformed OneInbox trigger event: no 'call_id'.")
+        return self._finish(context, event)
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Turn a wait's final event into the task's result or exception."""
+        call_id = str(event["call_id"])
+        if event["status"] == "success":
+            return self._finish_success(
+                context, event["call"], analysis_missing=bool(event.get("analysis_missing"))
+            )
+        if event["status"] == "timeout":
+            raise self.timeout_exception(
+                f"{event.get('message') or 'Timed out.'} {self._hang_up_after_timeout(call_id)}"
+            )
+        message = event.get("message") or f"Waiting for OneInbox call {call_id} failed."
+        if event.get("permanent"):
+            raise AirflowFailException(f"{message} (not retried: retrying cannot help)")
+        raise AirflowException(message)
+
+    def _finish_success(
+        self, context: Context, call: dict[str, Any], *, analysis_missing: bool
+    ) -> dict[str, Any]:
+        self._awaited_call_id = None
+        result = build_call_result(call, analysis_missing=analysis_missing)
+        ti = context["ti"]
+        ti.xcom_push(key=TRANSCRIPT_XCOM_KEY, value=result["transcript"])
+        ti.xcom_push(key=ANALYSIS_XCOM_KEY, value=result["analysis"])
+        call_id, outcome = result["call_id"], result["outcome"]
+        if result["status"] == OneInboxCallStatus.FAILED.value:
+            raise AirflowException(
+                f"OneInbox call {call_id} failed: status {result['status']!r}, "
+                f"end_reason {result['end_reason']!r}."
+            )
+        folded = outcome.casefold() if isinstance(outcome, str) else None
+        if folded is not None and folded in {o.casefold() for o in self.fail_on_outcomes}:
+            raise AirflowFailException(
+                f"OneInbox call {call_id} ended with outcome {outcome!r} (in fail_on_outcomes)."
+            )
+        if folded is not None and folded in {o.casefold() for o in self.skip_on_outcomes}:
+            raise AirflowSkipException(
+                f"OneInbox call {call_id} ended with outcome {outcome!r} (in skip_on_outcomes)."
+            )
+        self.log.info("OneInbox call %s %s, outcome %r.", call_id, result["status"], outcome)
+        return result
+
+    def _hang_up_after_timeout(self, call_id: str) -> str:
+        """Hang up a call the wait gave up on, unless told not to; say what happened."""
+        self._awaited_call_id = None
+        if not self.hang_up_on_timeout:
+            return "The call was left running (hang_up_on_timeout=False)."
+        try:
+            record = self._hook().stop_call(call_id)
+        except OneInboxError as exc:
+            self.log.warning("Could not hang up call %s: %s", call_id, exc)
+            return f"Hanging up the call failed: {exc}"
+        self.log.info("Hung up call %s after the timeout (status now %s).", call_id, record.get("status"))
+        return "The call was hung up."
+
+    def on_kill(self) -> None:
+        """Hang up the call awaited when the task is killed (unless ``hang_up_on_kill=False``)."""
+        call_id = getattr(self, "_awaited_call_id", None)
+        if not call_id:
+            return
+        if not self.hang_up_on_kill:
+            self.log.info("Task killed; leaving call %s running (hang_up_on_kill=False).", call_id)
+            return
+        try:
+            self._hook().stop_call(call_id)
+            self.log.info("Task killed; hung up OneInbox call %s.", call_id)
+        except Exception as exc:
+            self.log.warning("Task killed; could not hang up OneInbox call %s: %s", call_id, exc)

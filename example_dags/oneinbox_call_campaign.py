@@ -1,0 +1,89 @@
+"""
+Call a list of contacts with one mapped task per contact, then summarise the outcomes.
+
+Each mapped ``place_call`` instance places at most one call (retries reattach to the call they
+already placed) and waits for it in the triggerer (``wait_for_completion=True``, deferrable), so a
+campaign of thousands holds no worker slots while calls are live. ``max_active_tis_per_dag`` caps
+how many calls ring at once; a pool does the same across DAGs.
+
+Contacts come from the ``contacts`` param (a list of ``{to_number, customer_name}``); in a real
+pipeline they would come from an upstream task reading a CRM. Outcomes such as "Not Connected" or
+"Voicemail" are results, not failures; a call that fails to connect fails only its own map index.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+from airflow.sdk.definitions.param import ParamsDict
+
+from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
+
+AGENT_ID = os.environ.get("ONEINBOX_AGENT_ID", "agt_sales")
+FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+15557010000")
+CONCURRENT_CALLS = int(os.environ.get("ONEINBOX_CONCURRENT_CALLS", "10"))
+
+DEFAULT_CONTACTS = [
+    {"to_number": "+15557020101", "customer_name": "Ada"},
+    {"to_number": "+15557020202", "customer_name": "Grace"},
+    {"to_number": "+15557020303", "customer_name": "Linus"},
+    {"to_number": "+15557020407", "customer_name": "Margaret"},
+    {"to_number": "+15557020510", "customer_name": "Ken"},
+]
+
+with DAG(
+    dag_id="oneinbox_call_campaign",
+    description="Call every contact with dynamic task mapping, then summarise the outcomes.",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["oneinbox", "example"],
+    doc_md=__doc__,
+    params={"contacts": Param(DEFAULT_CONTACTS, type="array")},
+) as dag:
+
+    @task
+    def call_requests(params: ParamsDict | None = None) -> list[dict[str, Any]]:
+        """One set of place-call arguments per contact."""
+        assert params is not None
+        return [
+            {
+                "to_number": contact["to_number"],
+                "variables": {"customer_name": contact.get("customer_name", "there")},
+                "metadata": {"campaign": "example"},
+            }
+            for contact in params["contacts"]
+        ]
+
+    calls = OneInboxPlaceCallOperator.partial(
+        task_id="place_call",
+        agent_id=AGENT_ID,
+        from_number=FROM_NUMBER,
+        wait_for_completion=True,
+        poll_interval=2,
+        timeout=1800,
+        analysis_grace_period=30,
+        max_active_tis_per_dag=CONCURRENT_CALLS,
+        retries=2,
+        retry_delay=pendulum.duration(seconds=5),
+    ).expand_kwargs(call_requests())
+
+    @task(trigger_rule="all_done")
+    def summarise(results: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """Count outcomes across every call; a failed map index leaves no result and counts as failed."""
+        finished = [result for result in results if result]
+        outcomes = Counter(result.get("outcome") or "Unknown" for result in finished)
+        summary = {
+            "calls": len(results),
+            "completed": sum(1 for result in finished if result["status"] == "completed"),
+            "failed": len(results) - len(finished),
+            "outcomes": dict(outcomes),
+        }
+        print(f"Campaign summary: {summary}")
+        return summary
+
+    summarise(calls.output)

@@ -1,0 +1,36 @@
+# Sourced by scripts/test and scripts/demo: create .venv (or $ONEINBOX_VENV) and install the
+# provider with the given extras, pinned to $AIRFLOW_VERSION. Re-installs only when pyproject.toml,
+# the extras or the Airflow version change.
+set -euo pipefail
+
+AIRFLOW_VERSION="${AIRFLOW_VERSION:-3.3.2}"
+VENV="${ONEINBOX_VENV:-.venv}"
+EXTRAS="${1:-}"
+
+find_python() {
+    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return
+        fi
+    done
+    echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$(find_python)" -m venv "$VENV"
+fi
+
+stamp="$VENV/.oneinbox-installed"
+want="$(cat pyproject.toml; echo "$EXTRAS $AIRFLOW_VERSION")"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "Installing airflow-provider-oneinbox${EXTRAS:+[$EXTRAS]} with apache-airflow==$AIRFLOW_VERSION into $VENV ..."
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "apache-airflow==$AIRFLOW_VERSION" -e ".${EXTRAS:+[$EXTRAS]}"
+    printf '%s' "$want" >"$stamp"
+fi
+export PATH="$PWD/$VENV/bin:$PATH"

@@ -1,0 +1,105 @@
+"""Shared fixtures: a throwaway Airflow home and the bundled OneInbox simulator on a loopback port."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+# Airflow reads its configuration at import time: point it at a throwaway home first.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="oneinbox-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+DAGS_FOLDER = Path(_AIRFLOW_HOME) / "dags"
+DAGS_FOLDER.mkdir()
+EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+    from airflow_provider_oneinbox.simulator import OneInboxSimulator
+
+#: The key every test uses; tests of secret hygiene search logs and errors for it.
+TEST_API_KEY = "oi_sk_test_5f3c9a1e7b2d4c6e8f0a"
+CONN_ID = "oneinbox_default"
+
+
+def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object) -> str:
+    """A OneInbox connection in Airflow's JSON form, with fast retries for tests."""
+    extras = {"max_retries": 3, "retry_wait_max": 0.5, "retry_wait_min": 0.05, "timeout": 10}
+    extras.update(extra)
+    return json.dumps({"conn_type": "oneinbox", "host": base_url, "password": api_key, "extra": extras})
+
+
+@pytest.fixture(scope="session")
+def simulator_server() -> Iterator[OneInboxSimulator]:
+    """One simulator for the whole session, fast clock: 20 simulated seconds per real second."""
+    from airflow_provider_oneinbox.simulator import OneInboxSimulator
+
+    with OneInboxSimulator(api_key=TEST_API_KEY, speed=20.0, analysis_delay=3.0) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(simulator_server: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> OneInboxSimulator:
+    """The session simulator, emptied and fault-free, with ``oneinbox_default`` pointing at it."""
+    simulator_server.reset()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(simulator_server.base_url))
+    return simulator_server
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh SQLite metadata DB in the throwaway Airflow home, created once per session."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture
+def load_dag(airflow_db: None) -> Callable[..., DAG]:
+    """
+    Put a DAG file into the dags folder and import it, so ``dag.test()`` can run it.
+
+    Call it with an example DAG's file name (``"oneinbox_outbound_call.py"``) or with DAG source text.
+    ``dag.test()`` only runs DAGs it finds in the dags folder, which is why files are copied there.
+    """
+
+    def _load(source: str, dag_id: str | None = None) -> DAG:
+        if source.endswith(".py") and "\n" not in source:
+            target = DAGS_FOLDER / source
+            shutil.copy(EXAMPLE_DAGS / source, target)
+        else:
+            target = DAGS_FOLDER / f"test_dag_{uuid.uuid4().hex[:12]}.py"
+            target.write_text(source)
+        spec = importlib.util.spec_from_file_location(f"oneinbox_dag_{uuid.uuid4().hex[:8]}", target)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        dags = [obj for obj in vars(module).values() if type(obj).__name__ == "DAG"]
+        if dag_id is not None:
+            dags = [dag for dag in dags if dag.dag_id == dag_id]
+        assert len(dags) == 1, f"expected one DAG in {target}, found {[d.dag_id for d in dags]}"
+        return dags[0]
+
+    return _load
+
+
+def task_xcoms(dag_run: Any, task_id: str, key: str = "return_value") -> list[Any]:
+    """The XCom values every instance (each map index) of ``task_id`` left under ``key``."""
+    tis = sorted(
+        (ti for ti in dag_run.get_task_instances() if ti.task_id == task_id), key=lambda ti: ti.map_index
+    )
+    return [ti.xcom_pull(task_ids=task_id, key=key, map_indexes=ti.map_index) for ti in tis]

@@ -1,0 +1,65 @@
+"""Both example DAGs run end to end through a real Airflow (``dag.test()``) against the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, task_xcoms
+
+CARRIER_KEY = "example_carrier_token_0a1b2c3d"
+
+
+@pytest.fixture
+def carrier_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_CARRIER", '{"conn_type": "generic", "password": "' + CARRIER_KEY + '"}')
+
+
+def test_outbound_call_dag_reports_transcript_and_analysis(
+    sim: Any, load_dag: Any, carrier_connection: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    dag = load_dag("oneinbox_outbound_call.py")
+    dag_run = dag.test(run_conf={"to_number": "+15557010001", "customer_name": "Sama"})
+    assert dag_run.state == "success"
+
+    (call_id,) = task_xcoms(dag_run, "place_call")
+    (result,) = task_xcoms(dag_run, "wait_for_call")
+    (transcript,) = task_xcoms(dag_run, "wait_for_call", key="transcript")
+    (analysis,) = task_xcoms(dag_run, "wait_for_call", key="analysis")
+    (report,) = task_xcoms(dag_run, "report")
+    assert result["call_id"] == call_id
+    assert result["status"] == "completed"
+    assert analysis["outcome"] == "Appointment Booked"
+    assert transcript.startswith("Agent: ")
+    assert "Sama" in transcript, "per-run variables must reach the agent"
+    assert report == {"call_id": call_id, "outcome": "Appointment Booked"}
+    assert sim.calls_created("+15557010001") == 1
+
+    out, err = capfd.readouterr()
+    assert "Outcome: Appointment Booked" in out + err
+    for secret in (TEST_API_KEY, CARRIER_KEY):
+        assert secret not in out + err
+
+
+def test_campaign_dag_places_one_call_per_contact_and_summarises(
+    sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    contacts = [{"to_number": f"+1555703{i:04d}", "customer_name": f"Contact {i}"} for i in range(1, 9)]
+    dag = load_dag("oneinbox_call_campaign.py")
+    dag_run = dag.test(run_conf={"contacts": contacts})
+
+    results = task_xcoms(dag_run, "place_call")
+    (summary,) = task_xcoms(dag_run, "summarise")
+    assert len(results) == len(contacts)
+    for contact in contacts:
+        assert sim.calls_created(contact["to_number"]) == 1
+    # Scenario 04 fails to connect: that map index fails, the others complete, the summary counts both.
+    assert summary["calls"] == 8
+    assert summary["failed"] == 1
+    assert summary["completed"] == 7
+    assert summary["outcomes"]["Appointment Booked"] == 1
+    assert summary["outcomes"]["Not Connected"] == 1
+    assert summary["outcomes"]["Voicemail"] == 1
+    failed = [ti for ti in dag_run.get_task_instances() if ti.task_id == "place_call" and ti.state == "failed"]
+    assert [ti.map_index for ti in failed] == [3]

@@ -1,0 +1,125 @@
+"""Secret hygiene of both hooks: the API key never shows in logs, errors, chains or reprs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
+from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
+
+AGENT = SEED_AGENT_IDS[0]
+FROM = "+14155550100"
+WRONG_KEY = "oi_sk_wrong_9d8c7b6a5f4e3d2c1b0a"
+CARRIER_KEY = "carrier_secret_1a2b3c4d5e6f"
+SECRETS = (TEST_API_KEY, WRONG_KEY, CARRIER_KEY)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [current.__cause__, current.__context__]
+
+
+def _texts_of(error: BaseException) -> list[str]:
+    texts = []
+    for link in _chain(error):
+        texts += [str(link), repr(link), repr(getattr(link, "detail", None)), repr(vars(link))]
+    texts.append(repr(pickle.loads(pickle.dumps(error)).__dict__) if isinstance(error, OneInboxError) else "")
+    return texts
+
+
+def _assert_clean(texts: list[str]) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"secret leaked into: {text[:200]}"
+
+
+def _wait_until_listening(sim: OneInboxSimulator, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((sim.host, sim.port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _run_scenarios(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int]:
+    texts: list[str] = []
+    failures = 0
+
+    def expect_failure(action: Callable[[], Any]) -> None:
+        nonlocal failures
+        with pytest.raises((OneInboxError, ValueError)) as info:
+            action()
+        failures += 1
+        texts.extend(_texts_of(info.value))
+
+    hook = OneInboxHook()
+    texts += [repr(hook), repr(hook.settings), str(hook.settings), repr(hook.get_conn().auth)]
+    texts.append(repr(hook.create_call(AGENT, "+14155550170", FROM, metadata={"m": 1})))
+    texts.append(repr(hook.create_credential("main", "twilio", CARRIER_KEY)))
+    texts.append(repr(hook.test_connection()))
+    expect_failure(lambda: hook.create_credential("main", "not-a-carrier", CARRIER_KEY))
+    sim.set_faults(server_error_burst=10)
+    expect_failure(lambda: hook.get_agent(AGENT))
+    sim.clear_faults()
+    sim.set_faults(lose_create_response=1)
+    expect_failure(lambda: hook.create_call(AGENT, "+14155550171", FROM))
+    sim.clear_faults()
+    expect_failure(lambda: hook.create_call(AGENT, "not-a-number", FROM))
+    sim.refuse_connections(0.8)
+    expect_failure(lambda: OneInboxHook(max_retries=1).get_agent(AGENT))
+
+    async def async_scenario() -> None:
+        async with OneInboxAsyncHook() as async_hook:
+            texts.extend([repr(async_hook), repr(await async_hook.get_settings())])
+            await async_hook.get_agent(AGENT)
+
+    expect_failure(lambda: asyncio.run(async_scenario()))  # still refused: transport error
+    _wait_until_listening(sim)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key=WRONG_KEY))
+    expect_failure(lambda: OneInboxHook().get_agent(AGENT))
+    texts.append(repr(OneInboxHook().test_connection()))
+    expect_failure(lambda: asyncio.run(OneInboxAsyncHook().get_agent(AGENT)))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json("http://api.example.com", WRONG_KEY))
+    expect_failure(lambda: OneInboxHook().get_agent(AGENT))
+    return texts, failures
+
+
+def test_hook_secrets_never_leak(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("urllib3", "aiohttp", "asyncio", "airflow", "tenacity"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    with capture_logs() as events:
+        texts, failures = _run_scenarios(sim, monkeypatch)
+    assert failures == 9
+    assert any("may have been placed" in text for text in texts)
+    assert any("Invalid API key" in text for text in texts)
+    _assert_clean(texts)
+    lines = [record.getMessage() for record in caplog.records] + [repr(event) for event in events]
+    assert any("/v1/agents" in record.getMessage() for record in caplog.records if record.name.startswith("urllib3"))
+    assert sum(event.get("log_level") == "warning" for event in events) >= 3
+    _assert_clean(lines)

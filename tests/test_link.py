@@ -1,0 +1,29 @@
+"""The "OneInbox Call" extra link points at the call the task placed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
+from tests.conftest import task_xcoms
+
+LINK_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
+
+with DAG("oneinbox_link_test", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
+    OneInboxPlaceCallOperator(
+        task_id="place_call", agent_id="agt_sales", to_number="+15557030001", from_number="+15557030000",
+    )
+"""
+
+
+def test_link_is_built_from_the_call_id_and_the_connection_template(sim: Any, load_dag: Any) -> None:
+    dag = load_dag(LINK_DAG)
+    assert any(isinstance(link, OneInboxCallLink) for link in dag.get_task("place_call").operator_extra_links)
+    dag_run = dag.test()
+    (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
+    (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
+    assert call_id.startswith("call_")
+    assert link == f"https://app.oneinbox.ai/calls/{call_id}"

@@ -1,0 +1,216 @@
+"""OneInboxCallTrigger run directly on an event loop against the simulator (no mocked HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+from airflow_provider_oneinbox.simulator import OneInboxSimulator
+from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
+from tests.conftest import TEST_API_KEY, connection_json
+
+FROM = "+14155550100"
+
+
+def place(to_number: str, agent_id: str = "agt_sales") -> str:
+    with OneInboxHook() as hook:
+        return hook.create_call(agent_id=agent_id, to_number=to_number, from_number=FROM)["id"]
+
+
+def get(call_id: str) -> dict[str, Any]:
+    with OneInboxHook() as hook:
+        return hook.get_call(call_id)
+
+
+def run(trigger: OneInboxCallTrigger) -> list[dict[str, Any]]:
+    """Every event ``run()`` yields until it returns."""
+
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def only_event(trigger: OneInboxCallTrigger) -> dict[str, Any]:
+    events = run(trigger)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def trigger_for(call_id: str, **kwargs: Any) -> OneInboxCallTrigger:
+    kwargs.setdefault("poll_interval", 0.1)
+    kwargs.setdefault("analysis_grace_period", 2.0)
+    kwargs.setdefault("deadline", time.time() + 30)
+    return OneInboxCallTrigger(call_id=call_id, **kwargs)
+
+
+def test_success_carries_the_finished_call_with_its_post_call_data(sim: OneInboxSimulator) -> None:
+    call_id = place("+14155550101")
+    event = only_event(trigger_for(call_id))
+    assert event["status"] == "success"
+    assert event["call_id"] == call_id
+    assert event["analysis_missing"] is False
+    call = event["call"]
+    assert call["status"] == "completed"
+    assert call["analysis"]["outcome"] == "Appointment Booked"
+    assert [m["role"] for m in call["messages"]][:2] == ["agent", "user"]
+
+
+def test_waits_for_the_analysis_that_lags_the_end(
+    sim: OneInboxSimulator, capsys: pytest.CaptureFixture
+) -> None:
+    sim.configure(analysis_delay=20)  # 1 real second between the end and the analysis
+    try:
+        call_id = place("+14155550107")
+        event = only_event(trigger_for(call_id, poll_interval=0.05))
+    finally:
+        sim.configure(analysis_delay=3)
+    logs = capsys.readouterr()
+    assert "waiting for its analysis" in logs.out + logs.err  # it saw the call ended without analysis
+    assert event["analysis_missing"] is False
+    assert event["call"]["analysis"]["outcome"] == "Not Interested"
+    assert event["call"]["messages"]
+
+
+def test_no_analysis_ends_after_the_grace_period(sim: OneInboxSimulator) -> None:
+    call_id = place("+14155550108")
+    started = time.monotonic()
+    event = only_event(trigger_for(call_id, analysis_grace_period=0.6))
+    assert event["status"] == "success"
+    assert event["analysis_missing"] is True
+    assert event["call"]["analysis"] is None
+    assert event["call"]["messages"]
+    # The call talks for 22 simulated seconds (1.1 s real), then 0.6 s of grace.
+    assert time.monotonic() - started >= 1.6
+
+
+def test_unknown_status_is_logged_once_and_not_final(
+    sim: OneInboxSimulator, capsys: pytest.CaptureFixture
+) -> None:
+    call_id = place("+14155550106")
+    event = only_event(trigger_for(call_id, poll_interval=0.05))
+    logs = capsys.readouterr()
+    assert event["status"] == "success"
+    assert event["call"]["status"] == "completed"
+    assert (logs.out + logs.err).count("undocumented status 'ringing'") == 1
+
+
+@pytest.mark.parametrize("fault", ["server_error_burst", "rate_limit_burst"])
+def test_transient_errors_are_tolerated(sim: OneInboxSimulator, fault: str) -> None:
+    call_id = place("+14155550199")
+    # With the test connection's 3 hook-level retries, 6 failures cost the trigger 1-2 polls.
+    sim.set_faults(**{fault: 6}, retry_after=0.05, only_methods=["GET"])
+    event = only_event(trigger_for(call_id))
+    assert event["status"] == "success"
+    assert sum(sim.stats()["faults_injected"].values()) == 6
+
+
+def test_too_many_consecutive_errors_give_an_error_event(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = place("+14155550105")
+    monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_NORETRY", connection_json(sim.base_url, max_retries=0))
+    sim.set_faults(server_error_ratio=1.0, only_methods=["GET"])
+    event = only_event(
+        trigger_for(
+            call_id, oneinbox_conn_id="oneinbox_noretry", poll_interval=0.05, max_consecutive_errors=2
+        )
+    )
+    assert event["status"] == "error"
+    assert event["permanent"] is False
+    assert event["error_type"] == "OneInboxServerError"
+    assert len(sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}")) == 3
+
+
+def test_wrong_api_key_is_a_permanent_error_at_once(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = place("+14155550105")
+    monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_BADKEY", connection_json(sim.base_url, api_key="oi_sk_wrong"))
+    event = only_event(trigger_for(call_id, oneinbox_conn_id="oneinbox_badkey"))
+    assert event["status"] == "error"
+    assert event["permanent"] is True
+    assert event["error_type"] == "OneInboxAuthError"
+    assert "oi_sk_wrong" not in event["message"]
+    assert len(sim.requests(method="GET", path_prefix="/v1/calls/")) == 1
+
+
+def test_unknown_call_is_a_permanent_error_at_once(sim: OneInboxSimulator) -> None:
+    event = only_event(trigger_for("call_does_not_exist"))
+    assert event == {
+        "status": "error",
+        "call_id": "call_does_not_exist",
+        "message": event["message"],
+        "error_type": "OneInboxNotFoundError",
+        "permanent": True,
+    }
+    assert "call_does_not_exist" in event["message"]
+
+
+def test_deadline_gives_a_timeout_event_without_oversleeping(sim: OneInboxSimulator) -> None:
+    call_id = place("+14155550105")
+    started = time.monotonic()
+    event = only_event(trigger_for(call_id, poll_interval=30, deadline=time.time() + 0.5))
+    elapsed = time.monotonic() - started
+    assert event["status"] == "timeout"
+    assert event["call"]["status"] in {"initiated", "in_progress"}
+    assert call_id in event["message"]
+    assert 0.5 <= elapsed < 2.0  # not one 30 s poll_interval
+    assert get(call_id)["status"] != "completed"  # a timeout alone never hangs up
+
+
+def test_serialize_round_trip_without_secrets(sim: OneInboxSimulator) -> None:
+    from airflow.sdk._shared.module_loading import import_string
+    from airflow.sdk.serde import deserialize, serialize
+
+    call_id = place("+14155550199")
+    classpath, kwargs = trigger_for(call_id, poll_interval=0.1).serialize()
+    assert classpath == "airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger"
+    assert all(isinstance(v, str | int | float | bool | type(None)) for v in kwargs.values())
+    assert TEST_API_KEY not in repr(kwargs)
+    assert not {"password", "api_key", "token", "host"} & set(kwargs)
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert only_event(rebuilt)["status"] == "success"
+
+
+def test_one_tcp_connection_for_a_whole_wait(sim: OneInboxSimulator) -> None:
+    call_id = place("+14155550101")
+    before = sim.stats()["connections_opened"]
+    gets_before = len(sim.requests(method="GET"))
+    assert only_event(trigger_for(call_id, poll_interval=0.05))["status"] == "success"
+    assert len(sim.requests(method="GET")) - gets_before >= 10
+    assert sim.stats()["connections_opened"] - before == 1
+
+
+def test_on_kill_hangs_up_and_cleanup_does_not(sim: OneInboxSimulator) -> None:
+    call_id = place("+14155550105")
+    trigger = trigger_for(call_id)
+
+    async def restart_then_kill() -> tuple[dict[str, Any], dict[str, Any]]:
+        # A triggerer restart: run() is cancelled, then cleanup() runs. The call must go on.
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await trigger.cleanup()
+        after_restart = await asyncio.to_thread(get, call_id)
+        await trigger.on_kill()
+        await asyncio.sleep(0.3)  # end_reason arrives with the post-call data (3 simulated seconds)
+        return after_restart, await asyncio.to_thread(get, call_id)
+
+    after_restart, after_kill = asyncio.run(restart_then_kill())
+    assert after_restart["status"] in {"initiated", "in_progress"}
+    assert after_restart["end_reason"] is None
+    assert after_kill["status"] == "completed"
+    assert after_kill["end_reason"] == "api_stop"
+
+
+def test_on_kill_leaves_the_call_when_asked(sim: OneInboxSimulator) -> None:
+    call_id = place("+14155550105")
+    asyncio.run(trigger_for(call_id, hang_up_on_kill=False).on_kill())
+    assert get(call_id)["status"] in {"initiated", "in_progress"}
+    assert not sim.requests(method="POST", path_prefix=f"/v1/calls/{call_id}/stop")
