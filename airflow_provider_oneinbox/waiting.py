@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -92,6 +93,12 @@ def _seconds(name: str, value: float | timedelta) -> float:
     return float(seconds)
 
 
+def _outcomes(name: str, values: Collection[str]) -> tuple[str, ...]:
+    if isinstance(values, str) or not all(isinstance(value, str) for value in values):
+        raise ValueError(f"{name} must be a collection of outcome strings, e.g. ['Not Interested'].")
+    return tuple(values)
+
+
 class OneInboxCallWaitMixin(BaseOperator):
     """
     Wait for a call to end (deferring by default) and return its result.
@@ -101,11 +108,11 @@ class OneInboxCallWaitMixin(BaseOperator):
 
     * the call ended and its analysis arrived (or ``analysis_grace_period`` passed): XComs
       ``transcript`` and ``analysis`` are pushed and the result dict is returned (XCom
-      ``return_value``, see :func:`~airflow_provider_oneinbox.results.build_call_result`). A
-      ``failed`` call raises :class:`AirflowException`; an outcome in ``fail_on_outcomes``
-      raises :class:`AirflowFailException`, one in ``skip_on_outcomes``
-      :class:`AirflowSkipException`. Any other outcome, "Not Connected" and "Voicemail"
-      included, is a success;
+      ``return_value``, see :func:`~airflow_provider_oneinbox.results.build_call_result`).
+      A ``failed`` call raises :class:`AirflowFailException` (a retry would only reattach to
+      the same failed call), as does an outcome in ``fail_on_outcomes``; an outcome in
+      ``skip_on_outcomes`` raises :class:`AirflowSkipException`. Any other outcome, "Not
+      Connected" and "Voicemail" included, is a success;
     * the timeout passed: the call is hung up unless ``hang_up_on_timeout=False``, then
       :attr:`timeout_exception` is raised (not retried), saying whether the call was hung up;
     * the API kept failing: :class:`AirflowFailException` if retrying cannot help,
@@ -148,15 +155,9 @@ class OneInboxCallWaitMixin(BaseOperator):
             raise ValueError(f"max_consecutive_errors must be an int >= 0, got {max_consecutive_errors!r}.")
         if max_consecutive_errors < 0:
             raise ValueError(f"max_consecutive_errors must be >= 0, got {max_consecutive_errors}.")
-        for name, outcomes in (
-            ("fail_on_outcomes", fail_on_outcomes),
-            ("skip_on_outcomes", skip_on_outcomes),
-        ):
-            if isinstance(outcomes, str) or not all(isinstance(o, str) for o in outcomes):
-                raise ValueError(f"{name} must be a collection of outcome strings, e.g. ['Not Interested'].")
-        self.fail_on_outcomes = tuple(fail_on_outcomes)
-        self.skip_on_outcomes = tuple(skip_on_outcomes)
-        clash = {o.casefold() for o in fail_on_outcomes} & {o.casefold() for o in skip_on_outcomes}
+        self.fail_on_outcomes = _outcomes("fail_on_outcomes", fail_on_outcomes)
+        self.skip_on_outcomes = _outcomes("skip_on_outcomes", skip_on_outcomes)
+        clash = {o.casefold() for o in self.fail_on_outcomes} & {o.casefold() for o in self.skip_on_outcomes}
         if clash:
             raise ValueError(f"outcomes {sorted(clash)} are in both fail_on_outcomes and skip_on_outcomes.")
         self.hang_up_on_timeout = hang_up_on_timeout
@@ -164,7 +165,9 @@ class OneInboxCallWaitMixin(BaseOperator):
         self.max_consecutive_errors = max_consecutive_errors
         self._awaited_call_id: str | None = None
 
-    def _hook(self) -> OneInboxHook:
+    @cached_property
+    def hook(self) -> OneInboxHook:
+        """The sync hook used in the worker (one HTTP session per task instance)."""
         return OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
 
     def _push_call_ref(self, context: Context, hook: OneInboxHook, call_id: str) -> None:
@@ -309,7 +312,8 @@ class OneInboxCallWaitMixin(BaseOperator):
         ti.xcom_push(key=ANALYSIS_XCOM_KEY, value=result["analysis"])
         call_id, outcome = result["call_id"], result["outcome"]
         if result["status"] == OneInboxCallStatus.FAILED.value:
-            raise AirflowException(
+            # Not retried: a retry would reattach to this same failed call, never redial it.
+            raise AirflowFailException(
                 f"OneInbox call {call_id} failed: status {result['status']!r}, "
                 f"end_reason {result['end_reason']!r}."
             )
@@ -331,7 +335,7 @@ class OneInboxCallWaitMixin(BaseOperator):
         if not self.hang_up_on_timeout:
             return "The call was left running (hang_up_on_timeout=False)."
         try:
-            record = self._hook().stop_call(call_id)
+            record = self.hook.stop_call(call_id)
         except OneInboxError as exc:
             self.log.warning("Could not hang up call %s: %s", call_id, exc)
             return f"Hanging up the call failed: {exc}"
@@ -347,7 +351,9 @@ class OneInboxCallWaitMixin(BaseOperator):
             self.log.info("Task killed; leaving call %s running (hang_up_on_kill=False).", call_id)
             return
         try:
-            self._hook().stop_call(call_id)
+            # A fresh hook: on_kill may run from a signal handler while self.hook is mid-request.
+            with OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
+                hook.stop_call(call_id)
             self.log.info("Task killed; hung up OneInbox call %s.", call_id)
         except Exception as exc:
             self.log.warning("Task killed; could not hang up OneInbox call %s: %s", call_id, exc)

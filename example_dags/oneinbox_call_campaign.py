@@ -26,6 +26,7 @@ from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 AGENT_ID = os.environ.get("ONEINBOX_AGENT_ID", "agt_sales")
 FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+15557010000")
 CONCURRENT_CALLS = int(os.environ.get("ONEINBOX_CONCURRENT_CALLS", "10"))
+POLL_INTERVAL = float(os.environ.get("ONEINBOX_POLL_INTERVAL", "10"))
 
 DEFAULT_CONTACTS = [
     {"to_number": "+15557020101", "customer_name": "Ada"},
@@ -59,31 +60,31 @@ with DAG(
             for contact in params["contacts"]
         ]
 
+    requests = call_requests()
     calls = OneInboxPlaceCallOperator.partial(
         task_id="place_call",
         agent_id=AGENT_ID,
         from_number=FROM_NUMBER,
         wait_for_completion=True,
-        poll_interval=2,
+        poll_interval=POLL_INTERVAL,
         timeout=1800,
-        analysis_grace_period=30,
+        analysis_grace_period=6 * POLL_INTERVAL,
         max_active_tis_per_dag=CONCURRENT_CALLS,
         retries=2,
         retry_delay=pendulum.duration(seconds=5),
-    ).expand_kwargs(call_requests())
+    ).expand_kwargs(requests)
 
     @task(trigger_rule="all_done")
-    def summarise(results: list[dict[str, Any] | None]) -> dict[str, Any]:
+    def summarise(results: list[dict[str, Any]], placed: list[dict[str, Any]]) -> dict[str, Any]:
         """Count outcomes across every call; a failed map index leaves no result and counts as failed."""
         finished = [result for result in results if result]
-        outcomes = Counter(result.get("outcome") or "Unknown" for result in finished)
         summary = {
-            "calls": len(results),
+            "calls": len(placed),
             "completed": sum(1 for result in finished if result["status"] == "completed"),
-            "failed": len(results) - len(finished),
-            "outcomes": dict(outcomes),
+            "failed": len(placed) - len(finished),
+            "outcomes": dict(Counter(result.get("outcome") or "Unknown" for result in finished)),
         }
         print(f"Campaign summary: {summary}")
         return summary
 
-    summarise(calls.output)
+    summarise(calls.output, requests)

@@ -10,7 +10,8 @@ bundled simulator (``scripts/demo`` starts one):
 
 - connection ``oneinbox_default``: ``AIRFLOW_CONN_ONEINBOX_DEFAULT`` (see the README);
 - connection ``oneinbox_carrier``: the carrier (e.g. Twilio) key in its password field;
-- ``ONEINBOX_AGENT_ID`` and ``ONEINBOX_FROM_NUMBER``: the agent and the registered caller ID.
+- ``ONEINBOX_AGENT_ID`` and ``ONEINBOX_FROM_NUMBER``: the agent and the registered caller ID;
+- ``ONEINBOX_POLL_INTERVAL``: seconds between status checks (default 10).
 
 Trigger with ``{"to_number": "+1555...", "customer_name": "...", "order_id": "..."}`` to call
 someone else; with the simulator, the last two digits of ``to_number`` choose the scenario.
@@ -31,6 +32,7 @@ from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 
 AGENT_ID = os.environ.get("ONEINBOX_AGENT_ID", "agt_sales")
 FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+15557010000")
+POLL_INTERVAL = float(os.environ.get("ONEINBOX_POLL_INTERVAL", "10"))
 
 with DAG(
     dag_id="oneinbox_outbound_call",
@@ -75,9 +77,9 @@ with DAG(
     wait_for_call = OneInboxCallSensor(
         task_id="wait_for_call",
         call_id=place_call.output,
-        poke_interval=2,
+        poke_interval=POLL_INTERVAL,
         timeout=1800,
-        analysis_grace_period=30,
+        analysis_grace_period=6 * POLL_INTERVAL,
     )
 
     @task

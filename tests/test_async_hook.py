@@ -24,12 +24,13 @@ from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
+from tests.test_hook import wait_until_listening
 
 AGENT = SEED_AGENT_IDS[0]
 FROM = "+14155550100"
 
 
-def _use(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
+def _use(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, **extra))
 
 
@@ -103,10 +104,14 @@ def test_async_hook_error_classes(sim: OneInboxSimulator, monkeypatch: pytest.Mo
         async with OneInboxAsyncHook() as hook:
             await hook._request(ApiRequest("GET", "/v1/agents", params={"limit": "0"}))
 
-    with pytest.raises(OneInboxValidationError, match=r"query\.limit: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        OneInboxValidationError, match=r"query\.limit: Input should be greater than or equal to 1"
+    ):
         asyncio.run(out_of_range())
     _use(sim, monkeypatch)
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong"))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong")
+    )
     with pytest.raises(OneInboxAuthError, match="401"):
         asyncio.run(OneInboxAsyncHook().get_agent(AGENT))
 
@@ -180,10 +185,11 @@ def test_async_hook_does_not_block_the_loop(sim: OneInboxSimulator, monkeypatch:
 
 
 def test_async_hook_transport_error_when_refused(sim: OneInboxSimulator) -> None:
-    sim.refuse_connections(3)
+    sim.refuse_connections(1)
     with pytest.raises(OneInboxTransportError, match="not sent") as info:
         asyncio.run(OneInboxAsyncHook(max_retries=1).get_agent(AGENT))
     assert info.value.request_sent is False
+    wait_until_listening(sim)
 
 
 def test_async_hook_tls(tls_sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,5 +222,7 @@ def test_async_hook_sync_hook_import_does_not_load_aiohttp() -> None:
         "import airflow_provider_oneinbox.validation\n"
         "print('aiohttp' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "False"

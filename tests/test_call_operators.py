@@ -128,7 +128,7 @@ OneInboxPlaceCallOperator.partial(
 def test_expand_kwargs_places_one_call_per_map_index(
     sim: OneInboxSimulator, load_dag: Callable[..., Any]
 ) -> None:
-    kwargs = [
+    kwargs: list[dict[str, Any]] = [
         {"to_number": "+14155550121", "variables": {"customer_name": "Ana"}},
         {"to_number": "+14155550122", "variables": {"customer_name": "Ben"}},
     ]
@@ -200,10 +200,14 @@ class CrashAfterTheCall(OneInboxPlaceCallOperator):
 class CrashBeforeSavingTheId(OneInboxPlaceCallOperator):
     """Try 1 dies right after the POST, before the id reaches the task state store."""
 
-    def _push_call_ref(self, context, hook, call_id):
-        if context["ti"].try_number == 1:
+    def execute(self, context):
+        self.try_number = context["ti"].try_number
+        return super().execute(context)
+
+    def _save_call_id(self, store, call_id):
+        if self.try_number == 1:
             raise RuntimeError("worker lost right after the call was placed")
-        super()._push_call_ref(context, hook, call_id)
+        super()._save_call_id(store, call_id)
 '''
 
 

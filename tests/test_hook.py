@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_listening(sim: OneInboxSimulator, timeout: float = 10.0) -> None:
+    """Block until the simulator accepts connections again after ``refuse_connections``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((sim.host, sim.port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +127,7 @@ def test_hook_webhooks(sim: OneInboxSimulator) -> None:
     updated = hook.update_webhook(created["id"], events=["call.ended", "call.analyzed"], status="disabled")
     assert (updated["events"], updated["status"]) == (["call.ended", "call.analyzed"], "disabled")
     assert hook.test_webhook(created["id"])["webhook_id"] == created["id"]
-    assert hook.delete_webhook(created["id"]) is None
+    hook.delete_webhook(created["id"])
     with pytest.raises(OneInboxNotFoundError):
         hook.delete_webhook(created["id"])
     assert hook.list_webhooks() == []
@@ -151,7 +165,9 @@ def test_hook_reuses_one_connection(sim: OneInboxSimulator) -> None:
     assert sim.stats()["connections_opened"] - before == 1
 
 
-def test_hook_error_classes_from_real_responses(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_error_classes_from_real_responses(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hook = OneInboxHook()
     with pytest.raises(OneInboxNotFoundError) as not_found:
         hook.get_call("call_missing")
@@ -160,9 +176,13 @@ def test_hook_error_classes_from_real_responses(sim: OneInboxSimulator, monkeypa
         hook.search_phone_numbers(country="USA")
     assert "query.country: String should match pattern" in str(invalid.value)
     assert invalid.value.status_code == 422
-    with pytest.raises(OneInboxValidationError, match=r"query\.limit: Input should be less than or equal to 100"):
+    with pytest.raises(
+        OneInboxValidationError, match=r"query\.limit: Input should be less than or equal to 100"
+    ):
         hook._request(ApiRequest("GET", "/v1/calls", params={"limit": "500"}))
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong"))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong")
+    )
     with pytest.raises(OneInboxAuthError, match="401: Invalid API key"):
         OneInboxHook().get_agent(AGENT)
     assert len(sim.requests(path_prefix="/v1/agents")) == 1
@@ -176,7 +196,7 @@ def test_hook_validation_before_any_request(sim: OneInboxSimulator) -> None:
         lambda: hook.create_call(AGENT, "+14155550123", "+1 415"),
         lambda: hook.create_call("", "+14155550123", FROM),
         lambda: hook.create_call(AGENT, "+14155550123", FROM, variables={"x": {1, 2}}),
-        lambda: hook.create_call(AGENT, "+14155550123", FROM, metadata="order=1"),
+        lambda: hook.create_call(AGENT, "+14155550123", FROM, metadata="order=1"),  # type: ignore[arg-type]
         lambda: hook.create_call(AGENT, "+14155550123", FROM, scheduled_at=datetime(2030, 1, 1)),
         lambda: hook.get_call(""),
         lambda: hook.list_calls(limit=101),
@@ -193,7 +213,9 @@ def test_hook_validation_before_any_request(sim: OneInboxSimulator) -> None:
     assert sim.stats()["requests_total"] == before
 
 
-def test_hook_refuses_plain_http_to_remote_host(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_refuses_plain_http_to_remote_host(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json("http://api.oneinbox.ai"))
     hook = OneInboxHook()
     with pytest.raises(OneInboxConfigError, match="plain http"):
@@ -220,7 +242,9 @@ def test_hook_test_connection(sim: OneInboxSimulator, monkeypatch: pytest.Monkey
     ok, message = OneInboxHook().test_connection()
     assert ok, message
     assert sim.requests()[-1]["path"] == "/v1/agents"
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong"))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong")
+    )
     ok, message = OneInboxHook().test_connection()
     assert not ok
     assert "401" in message
@@ -238,7 +262,9 @@ def test_hook_transport_error_when_nothing_listens(monkeypatch: pytest.MonkeyPat
     assert "not sent" in str(info.value)
 
 
-def test_hook_tls_with_simulator_certificate(tls_sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_tls_with_simulator_certificate(
+    tls_sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert tls_sim.base_url.startswith("https://")
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(tls_sim.base_url, verify=tls_sim.ca_cert_path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -16,6 +16,7 @@ from airflow_provider_oneinbox.exceptions import (
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS
 from tests.conftest import CONN_ID, connection_json
+from tests.test_hook import wait_until_listening
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.simulator import OneInboxSimulator
@@ -25,7 +26,7 @@ FROM = "+14155550100"
 CALLS = "/v1/calls"
 
 
-def _use(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
+def _use(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, **extra))
 
 
@@ -131,10 +132,12 @@ def test_hook_create_call_dropped_not_retried(sim: OneInboxSimulator) -> None:
     assert len(_creates(sim)) == 1
 
 
-def test_hook_create_call_timeout_not_retried(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_create_call_timeout_not_retried(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _use(sim, monkeypatch, timeout=0.3)
     sim.set_faults(latency=1.0, only_methods=["POST"])
-    with pytest.raises(OneInboxTransportError, match="ReadTimeout.*may have been placed"):
+    with pytest.raises(OneInboxTransportError, match=r"ReadTimeout.*may have been placed"):
         OneInboxHook().create_call(AGENT, "+14155550133", FROM)
     time.sleep(0.8)  # the simulator finishes the request it was sent
     assert len(_creates(sim)) == 1
@@ -176,12 +179,13 @@ def test_hook_create_call_retried_after_refused_connect(
     assert time.monotonic() - started >= 0.4
     assert sim.calls_created(to) == 1
     assert len(_creates(sim)) == 1
+    wait_until_listening(sim)
 
 
 def test_hook_refused_connection_is_transport_error(sim: OneInboxSimulator) -> None:
-    sim.refuse_connections(3)
+    sim.refuse_connections(1)
     with pytest.raises(OneInboxTransportError, match="not sent") as info:
         OneInboxHook(max_retries=1).get_agent(AGENT)
     assert info.value.request_sent is False
     assert info.value.transient is True
-
+    wait_until_listening(sim)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-import socket
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +16,7 @@ from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
+from tests.test_hook import wait_until_listening
 
 AGENT = SEED_AGENT_IDS[0]
 FROM = "+14155550100"
@@ -52,18 +51,6 @@ def _assert_clean(texts: list[str]) -> None:
             assert secret not in text, f"secret leaked into: {text[:200]}"
 
 
-def _wait_until_listening(sim: OneInboxSimulator, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((sim.host, sim.port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def _run_scenarios(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int]:
     texts: list[str] = []
     failures = 0
@@ -89,20 +76,22 @@ def _run_scenarios(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> t
     sim.clear_faults()
     expect_failure(lambda: hook.create_call(AGENT, "not-a-number", FROM))
     sim.refuse_connections(0.8)
-    expect_failure(lambda: OneInboxHook(max_retries=1).get_agent(AGENT))
+    expect_failure(lambda: OneInboxHook(max_retries=0).get_agent(AGENT))
 
     async def async_scenario() -> None:
-        async with OneInboxAsyncHook() as async_hook:
+        async with OneInboxAsyncHook(max_retries=0) as async_hook:
             texts.extend([repr(async_hook), repr(await async_hook.get_settings())])
             await async_hook.get_agent(AGENT)
 
     expect_failure(lambda: asyncio.run(async_scenario()))  # still refused: transport error
-    _wait_until_listening(sim)
+    wait_until_listening(sim)
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key=WRONG_KEY))
     expect_failure(lambda: OneInboxHook().get_agent(AGENT))
     texts.append(repr(OneInboxHook().test_connection()))
     expect_failure(lambda: asyncio.run(OneInboxAsyncHook().get_agent(AGENT)))
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json("http://api.example.com", WRONG_KEY))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json("http://api.example.com", WRONG_KEY)
+    )
     expect_failure(lambda: OneInboxHook().get_agent(AGENT))
     return texts, failures
 
@@ -120,6 +109,8 @@ def test_hook_secrets_never_leak(
     assert any("Invalid API key" in text for text in texts)
     _assert_clean(texts)
     lines = [record.getMessage() for record in caplog.records] + [repr(event) for event in events]
-    assert any("/v1/agents" in record.getMessage() for record in caplog.records if record.name.startswith("urllib3"))
+    assert any(
+        "/v1/agents" in record.getMessage() for record in caplog.records if record.name.startswith("urllib3")
+    )
     assert sum(event.get("log_level") == "warning" for event in events) >= 3
     _assert_clean(lines)

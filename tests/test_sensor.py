@@ -105,6 +105,21 @@ def test_sensor_returns_the_call_result_and_pushes_xcoms(
     assert task_xcoms(dag_run, "wait", "call_url") == [f"https://app.oneinbox.ai/calls/{call_id}"]
 
 
+@pytest.mark.parametrize(
+    "mode_arguments", [{}, {"mode": "reschedule", "poke_interval": 0.5}], ids=["deferrable", "reschedule"]
+)
+def test_missing_analysis_ends_after_the_grace_period(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], mode_arguments: dict[str, Any]
+) -> None:
+    call_id = place("+14155550108")
+    dag_run, ti = run_sensor(load_dag, call_id, analysis_grace_period=0.5, **mode_arguments)
+    assert ti.state == "success"
+    (result,) = task_xcoms(dag_run, "wait")
+    assert (result["analysis_missing"], result["analysis"], result["outcome"]) == (True, None, None)
+    assert result["transcript"]
+    assert task_xcoms(dag_run, "wait", "analysis") == [None]
+
+
 def test_sensor_defers_rather_than_polling_in_the_worker(
     sim: OneInboxSimulator,
     load_dag: Callable[..., Any],

@@ -173,7 +173,9 @@ def test_serialize_round_trip_without_secrets(sim: OneInboxSimulator) -> None:
     assert all(isinstance(v, str | int | float | bool | type(None)) for v in kwargs.values())
     assert TEST_API_KEY not in repr(kwargs)
     assert not {"password", "api_key", "token", "host"} & set(kwargs)
-    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    restored = deserialize(serialize(kwargs))
+    assert isinstance(restored, dict)
+    rebuilt = import_string(classpath)(**restored)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert only_event(rebuilt)["status"] == "success"
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-
 from airflow.sdk import Connection
+
 from airflow_provider_oneinbox.exceptions import (
     OneInboxAuthError,
     OneInboxConfigError,
@@ -45,7 +46,8 @@ def test_validation_accepts_e164(number: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "number", ["14155550123", "+04155550123", "+1 415 555 0123", "+1234567890123456", "+1", "", None, 14155550123]
+    "number",
+    ["14155550123", "+04155550123", "+1 415 555 0123", "+1234567890123456", "+1", "", None, 14155550123],
 )
 def test_validation_rejects_non_e164_and_shows_the_form(number: object) -> None:
     with pytest.raises(OneInboxInputError, match=r"\+14155550123") as info:
@@ -123,7 +125,7 @@ def test_validation_builders_mark_what_may_be_repeated() -> None:
     assert api.get_call("../agents/x").path == "/v1/calls/..%2Fagents%2Fx"
 
 
-def _conn(host: str | None = None, password: str | None = TEST_API_KEY, **fields: object) -> Connection:
+def _conn(host: str | None = None, password: str | None = TEST_API_KEY, **fields: Any) -> Connection:
     return Connection(conn_id="oneinbox_test", conn_type="oneinbox", host=host, password=password, **fields)
 
 
@@ -168,7 +170,7 @@ def test_validation_plain_http_refused_off_loopback(host: str) -> None:
 
 
 def test_validation_settings_errors_name_the_connection() -> None:
-    with pytest.raises(OneInboxConfigError, match="oneinbox_test.*API key"):
+    with pytest.raises(OneInboxConfigError, match=r"oneinbox_test.*API key"):
         settings_from_connection(_conn(password=""), {})
     with pytest.raises(OneInboxConfigError, match="timeout"):
         settings_from_connection(_conn(), {"timeout": "soon"})

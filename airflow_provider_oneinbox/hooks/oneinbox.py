@@ -613,7 +613,12 @@ class OneInboxHook(BaseHook):
     # Other
 
     def test_connection(self) -> tuple[bool, str]:
-        """One authenticated request, ``GET /v1/agents?limit=1``, without retries; never raises."""
+        """
+        One authenticated request, ``GET /v1/agents?limit=1``, without retries; never raises.
+
+        :return: ``(True, message)`` when the API accepted the key, else ``(False, reason)``;
+            the message never contains the key.
+        """
         try:
             self._request(api.list_agents(limit=1), retry=False)
         except Exception as exc:

@@ -58,12 +58,17 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     has an idempotency key, stored in the call's ``metadata`` under ``airflow_idempotency_key``
     (with ``airflow_dag_id/run_id/task_id/map_index``) and sent as an ``Idempotency-Key``
     header (OneInbox does not document honouring it). Before dialling, the operator looks for
-    the call this task instance already placed: first in Airflow's task state store (3.3+),
-    then, on a retry (``try_number > 1``), among the agent's ``reattach_search_limit`` newest
-    calls. A call found is reattached to, whatever its state (a failed call is reported, not
-    redialled). A call placed by an earlier try that has since dropped out of those newest
-    calls is not found; on Airflow < 3.3 it is then placed again. Clearing a task counts as a
-    retry: it reattaches rather than calling again; trigger a new DAG run to call again.
+    the call this task instance already placed: first in Airflow's task state store (3.3+,
+    where the id is saved as soon as the call exists), then, on a retry (``try_number > 1``),
+    among the agent's ``reattach_search_limit`` newest calls (at most
+    ``ceil(reattach_search_limit / 100)`` list requests), matching ``airflow_idempotency_key``.
+    A call found is reattached to, whatever its state: a failed call is reported, never
+    redialled. Past the bound: a call that is not in the state store (Airflow < 3.3, or the
+    worker died between the POST and saving the id) and that the agent's later calls have
+    pushed out of its ``reattach_search_limit`` newest is not found, and a new call is placed;
+    set the limit above the number of calls the agent places while a task may be retried.
+    Clearing a task counts as a retry: it reattaches rather than calling again; trigger a new
+    DAG run to call again.
 
     If ``POST /v1/calls`` fails in a way that leaves the call's existence unknown (5xx, dropped
     connection), the same search runs at once; if the call is not found, the task fails (and
@@ -179,23 +184,20 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         )
 
     def execute(self, context: Context) -> Any:
-        """Find or place this task instance's call, push its id and link, then return or wait."""
+        """Find or place this task instance's call, save and push its id and link, then return or wait."""
         request = self._validated_request()
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
         key = call_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
-        hook = self._hook()
+        metadata = self._call_metadata(ti, key, request.pop("metadata"))
+        hook = self.hook
         store = context.get("task_state_store")
         call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"])
         if call is None:
-            call = self._place_call(hook, request, self._call_metadata(ti, key), key)
+            call = self._place_call(hook, request, metadata, key)
         call_id = str(call["id"])
+        self._save_call_id(store, call_id)
         self._push_call_ref(context, hook, call_id)
-        if store is not None:
-            try:
-                store.set(STATE_STORE_CALL_ID_KEY, call_id)
-            except Exception as exc:
-                self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
         if not self.wait_for_completion:
             return call_id
         return self._wait_for_call(context, hook, call_id)
@@ -220,19 +222,28 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except OneInboxError as exc:
             raise airflow_error(exc, f"Task {self.task_id}: checking the call's arguments") from None
 
-    def _call_metadata(self, ti: Any, key: str) -> dict[str, Any]:
+    def _call_metadata(self, ti: Any, key: str, user_metadata: dict[str, Any] | None) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "airflow_dag_id": ti.dag_id,
             "airflow_run_id": ti.run_id,
             "airflow_task_id": ti.task_id,
             "airflow_map_index": ti.map_index,
-            **(self.metadata or {}),
+            **(user_metadata or {}),
             IDEMPOTENCY_METADATA_KEY: key,
         }
         try:
             return require_json_object("metadata", metadata)
         except OneInboxError as exc:
             raise airflow_error(exc, f"Task {self.task_id}: checking the call's metadata") from None
+
+    def _save_call_id(self, store: Any, call_id: str) -> None:
+        """Remember the call in Airflow's task state store (3.3+), the first place a retry looks."""
+        if store is None:
+            return
+        try:
+            store.set(STATE_STORE_CALL_ID_KEY, call_id)
+        except Exception as exc:
+            self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
 
     def _find_placed_call(
         self, hook: OneInboxHook, store: Any, try_number: int, key: str, agent_id: str

@@ -119,7 +119,7 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
             call_id = require_text("call_id", self.call_id)
         except OneInboxError as exc:
             raise airflow_error(exc, "Waiting for a OneInbox call") from None
-        hook = self._hook()
+        hook = self.hook
         self._push_call_ref(context, hook, call_id)
         if self.deferrable:
             return self._wait_for_call(context, hook, call_id)
@@ -128,7 +128,7 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
             return super().execute(context)
         except (AirflowSensorTimeout, AirflowSkipException) as exc:
             # BaseSensorOperator's own timeout (a skip when soft_fail=True): hang up, then re-raise.
-            if not isinstance(exc, AirflowSensorTimeout) and "timed out" not in str(exc):
+            if not isinstance(exc, AirflowSensorTimeout) and not str(exc).startswith("Sensor has timed out"):
                 raise
             raise type(exc)(f"{exc} {self._hang_up_after_timeout(call_id)}") from exc
 
@@ -137,7 +137,7 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
         call_id = str(self.call_id).strip()
         if self._poke_watch is None or self._poke_watch.call_id != call_id:
             self._poke_watch = self._watch(call_id, deadline=None)
-        watch, hook = self._poke_watch, self._hook()
+        watch, hook = self._poke_watch, self.hook
         try:
             event = watch.observe(hook.get_call(call_id))
         except OneInboxError as exc:

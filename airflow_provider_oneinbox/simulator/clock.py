@@ -52,6 +52,11 @@ class SimClock:
             self._sim0 += seconds
         self._notify()
 
+    def resync(self) -> None:
+        """Map simulated now onto the real wall clock again (after a reset nothing depends on the past)."""
+        with self._lock:
+            self._epoch = time.time() - self.now()
+
     def real_delay(self, sim_seconds: float) -> float:
         """Real seconds until ``sim_seconds`` of simulated time have passed at the current speed."""
         return max(0.0, sim_seconds) / self._speed

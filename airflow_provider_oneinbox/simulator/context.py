@@ -44,13 +44,14 @@ class Simulation:
     def reset(self) -> None:
         """Back to a fresh account: no calls, numbers, credentials, webhooks, logs, counters or faults."""
         with self.store.lock:
+            self.configure(speed=self.default_speed, analysis_delay=self.default_analysis_delay)
+            self.clock.resync()
             self.store.clear()
             self.webhooks.clear()
         self.traffic.reset()
         self.connections.opened = 0
         self.faults.clear()
         self.faults.reset_counts()
-        self.configure(speed=self.default_speed, analysis_delay=self.default_analysis_delay)
 
     def configure(self, speed: float | None = None, analysis_delay: float | None = None) -> None:
         """Change the clock speed and/or the analysis delay (for calls created from now on)."""

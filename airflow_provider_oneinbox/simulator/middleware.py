@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.faults import Fault
+from airflow_provider_oneinbox.simulator.traffic import TrafficLog
 
 ADMIN_PREFIX = "/_sim"
 _CALL_PREFIX = "/v1/calls/"
@@ -31,6 +32,30 @@ def route_of(app: Any, scope: Scope) -> str | None:
         if match is Match.FULL:
             return str(route.path)
     return None
+
+
+class _Exchange:
+    """One request as the log will show it; :meth:`log` writes the entry once."""
+
+    __slots__ = ("fault", "idempotency_key", "logged", "route", "scope", "status", "traffic")
+
+    def __init__(self, traffic: TrafficLog, scope: Scope, idempotency_key: str | None) -> None:
+        self.traffic = traffic
+        self.scope = scope
+        self.idempotency_key = idempotency_key
+        self.status: int | None = None
+        self.fault: Fault | None = None
+        self.route: str | None = None
+        self.logged = False
+
+    def log(self) -> None:
+        if self.logged:
+            return
+        self.logged = True
+        route = self.route or getattr(self.scope.get("route"), "path", None)
+        fault = self.fault.value if self.fault else None
+        scope = self.scope
+        self.traffic.record(scope["method"], scope["path"], route, self.status, fault, self.idempotency_key)
 
 
 class SimulatorMiddleware:
@@ -58,60 +83,63 @@ class SimulatorMiddleware:
                 auth = value
             elif name == b"idempotency-key":
                 idempotency_key = value.decode("latin-1")
-        status: int | None = None
-        fault: Fault | None = None
-        route: str | None = None
+        ex = _Exchange(self.sim.traffic, scope, idempotency_key)
+
+        async def send_logged(message: Message) -> None:
+            # Logged before the last byte leaves, so a client that got its answer always finds the entry.
+            if message["type"] == "http.response.start":
+                ex.status = message["status"]
+            elif not message.get("more_body"):
+                ex.log()
+            await send(message)
+
         try:
             faults = self.sim.faults
             if faults.active and faults.settings.latency and faults.applies(method, path):
                 await asyncio.sleep(faults.settings.latency)
             injection = faults.decide(method, path)
             if injection is not None:
-                fault, status, route = injection.fault, injection.status, route_of(self.app, scope)
+                ex.fault, ex.route = injection.fault, route_of(self.app, scope)
                 if injection.status is None:
-                    await self._drop(scope, receive)
+                    await self._drop(ex, receive)
                 else:
-                    await self._error(send, injection.status, _DETAILS[injection.status])
+                    await self._error(send_logged, injection.status, _DETAILS[injection.status])
                 return
             if path.startswith("/v1/") and not self._authorized(auth):
-                status, route = 401, route_of(self.app, scope)
-                await self._error(send, 401, "Invalid API key")
+                ex.route = route_of(self.app, scope)
+                await self._error(send_logged, 401, "Invalid API key")
                 return
             if method == "GET" and path.startswith(_CALL_PREFIX):
                 call_id = path[len(_CALL_PREFIX) :]
                 if call_id and "/" not in call_id and call_id not in _CALL_SUBPATHS:
-                    status, route = await self._get_call(send, call_id), _CALL_ROUTE
+                    ex.route = _CALL_ROUTE
+                    await self._get_call(send_logged, call_id)
                     return
-            hold = faults.may_lose_create(method, path)
+            if not faults.may_lose_create(method, path):
+                await self.app(scope, receive, send_logged)
+                return
             held: list[Message] = []
 
-            async def send_or_hold(message: Message) -> None:
-                nonlocal status
+            async def hold(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    status = message["status"]
-                if hold:
-                    held.append(message)
-                else:
-                    await send(message)
+                    ex.status = message["status"]
+                held.append(message)
 
-            await self.app(scope, receive, send_or_hold)
-            route = getattr(scope.get("route"), "path", None)
-            if hold and status == 201 and faults.take_lost_create():
-                fault, status = Fault.LOST_CREATE, None
-                await self._drop(scope, receive, drain=False)
+            await self.app(scope, receive, hold)
+            if ex.status == 201 and faults.take_lost_create():
+                ex.fault = Fault.LOST_CREATE
+                await self._drop(ex, receive, drain=False)
                 return
             for message in held:
-                await send(message)
+                await send_logged(message)
         finally:
-            self.sim.traffic.record(
-                method, path, route, status, fault.value if fault else None, idempotency_key
-            )
+            ex.log()
 
     def _authorized(self, auth: bytes) -> bool:
         scheme, _, token = auth.strip().partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._token)
 
-    async def _get_call(self, send: Send, call_id: str) -> int:
+    async def _get_call(self, send: Send, call_id: str) -> None:
         """Fast path for the hot ``GET /v1/calls/{call_id}`` (what pollers hammer): skips FastAPI routing."""
         store = self.sim.store
         call = store.calls.get(call_id)
@@ -123,7 +151,6 @@ class SimulatorMiddleware:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        return status
 
     async def _error(self, send: Send, status: int, detail: str) -> None:
         body = json.dumps({"detail": detail}).encode()
@@ -135,13 +162,15 @@ class SimulatorMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _drop(self, scope: Scope, receive: Receive, drain: bool = True) -> None:
+    async def _drop(self, ex: _Exchange, receive: Receive, drain: bool = True) -> None:
         """Close the client's TCP connection without writing a byte."""
+        ex.status = None
         if drain:  # read the body first: unread bytes would make the kernel send a RST
             while True:
                 message = await receive()
                 if message["type"] != "http.request" or not message.get("more_body"):
                     break
-        self.sim.connections.abort(scope.get("client"))
+        ex.log()
+        self.sim.connections.abort(ex.scope.get("client"))
         for _ in range(3):  # let uvicorn process connection_lost, so it never answers for us
             await asyncio.sleep(0)
