@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OneInboxCallStatus(str, Enum):
+class OneInboxCallStatus(StrEnum):
     """
     The documented lifecycle of a call: ``queued`` → ``initiated`` → ``in_progress`` → ``completed|failed``.
 

@@ -16,74 +16,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_oneinbox.exceptions import (
-    OneInboxAuthError,
-    OneInboxConfigError,
     OneInboxError,
-    OneInboxInputError,
-    OneInboxNotFoundError,
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import CALL_ID_XCOM_KEY, CALL_URL_XCOM_KEY
 from airflow_provider_oneinbox.results import build_call_result, post_call_data_ready
 from airflow_provider_oneinbox.status import OneInboxCallStatus
-
-try:  # Airflow >= 3.2 moved the task exceptions into the Task SDK.
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
+from airflow_provider_oneinbox.task_errors import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    airflow_error,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oneinbox.triggers.calls import CallWatch
 
-__all__ = [
-    "AirflowException",
-    "AirflowFailException",
-    "AirflowSensorTimeout",
-    "AirflowSkipException",
-    "OneInboxCallWaitMixin",
-    "airflow_error",
-]
+__all__ = ["OneInboxCallWaitMixin"]
 
 #: XCom keys pushed when a wait ends with the call's record.
 TRANSCRIPT_XCOM_KEY = "transcript"
 ANALYSIS_XCOM_KEY = "analysis"
 EVENT_STATUSES = frozenset({"success", "timeout", "error"})
-
-_HINTS: dict[type[OneInboxError], str] = {
-    OneInboxAuthError: "check the API key (password) of the OneInbox connection",
-    OneInboxNotFoundError: "check the id: it does not exist in this OneInbox workspace",
-    OneInboxInputError: "fix the argument named above",
-    OneInboxConfigError: "fix the OneInbox connection",
-}
-
-
-def airflow_error(exc: OneInboxError, action: str) -> AirflowException:
-    """
-    Translate a OneInbox error into the Airflow exception that decides whether the task retries.
-
-    Permanent errors (bad key, unknown id, rejected input, unusable connection) give an
-    :class:`AirflowFailException`: a retry cannot help. Transient ones give an
-    :class:`AirflowException`, which the task's ``retries`` apply to.
-
-    :param exc: The error the hook raised.
-    :param action: What was being done, e.g. ``"Placing the call"``.
-    """
-    if exc.transient:
-        return AirflowException(f"{action} failed: {exc}")
-    hint = next((text for cls, text in _HINTS.items() if isinstance(exc, cls)), "the API refused the request")
-    return AirflowFailException(f"{action} failed: {exc} ({hint}; not retried)")
 
 
 def _seconds(name: str, value: float | timedelta) -> float:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_oneinbox.simulator import DEFAULT_API_KEY, OneInboxSimulator
 
@@ -24,12 +25,20 @@ DAG_ID = "oneinbox_outbound_call"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--to-number", default="+15557010001", help="destination; its last two digits pick "
-                        "the simulator scenario (01 booked, 02 not connected, 03 voicemail, 04 failed, ...)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--to-number",
+        default="+15557010001",
+        help="destination; its last two digits pick "
+        "the simulator scenario (01 booked, 02 not connected, 03 voicemail, 04 failed, ...)",
+    )
     parser.add_argument("--customer-name", default="Sama")
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
-    parser.add_argument("--keep-home", action="store_true", help="keep the Airflow home (logs, DB) afterwards")
+    parser.add_argument(
+        "--keep-home", action="store_true", help="keep the Airflow home (logs, DB) afterwards"
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="oneinbox-demo-"))
@@ -63,6 +72,7 @@ def _airflow_env(home: Path, base_url: str) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW_CONN_ONEINBOX_DEFAULT": json.dumps(connection),
         "AIRFLOW_CONN_ONEINBOX_CARRIER": json.dumps(carrier),
+        "ONEINBOX_POLL_INTERVAL": "1",
     }
 
 
@@ -70,7 +80,8 @@ def _run(command: list[str], env: dict[str, str], log_file: Path, check: bool = 
     with log_file.open("w") as log:
         code = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
     if check and code:
-        sys.exit(f"`{' '.join(command)}` failed with exit code {code}; see {log_file}:\n{log_file.read_text()[-3000:]}")
+        tail = log_file.read_text()[-3000:]
+        sys.exit(f"`{' '.join(command)}` failed with exit code {code}; see {log_file}:\n{tail}")
     return code
 
 
@@ -86,7 +97,9 @@ def _report(env: dict[str, str], code: int, log_file: Path) -> int:
         "print(json.dumps({f'{t}.{k}': v for t, k, v in rows}, default=str))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
-    xcoms = {key: _decode(value) for key, value in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+    xcoms: dict[str, Any] = {
+        key: _decode(value) for key, value in json.loads(out.stdout.strip().splitlines()[-1]).items()
+    }
     result = xcoms.get("wait_for_call.return_value")
     if code or not result:
         print(f"The DAG run did not succeed (exit code {code}). Last lines of {log_file}:")

@@ -37,7 +37,12 @@ CONN_ID = "oneinbox_default"
 
 def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object) -> str:
     """A OneInbox connection in Airflow's JSON form, with fast retries for tests."""
-    extras = {"max_retries": 3, "retry_wait_max": 0.5, "retry_wait_min": 0.05, "timeout": 10}
+    extras: dict[str, object] = {
+        "max_retries": 3,
+        "retry_wait_max": 0.5,
+        "retry_wait_min": 0.05,
+        "timeout": 10,
+    }
     extras.update(extra)
     return json.dumps({"conn_type": "oneinbox", "host": base_url, "password": api_key, "extra": extras})
 

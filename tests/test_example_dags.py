@@ -18,7 +18,9 @@ def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def carrier_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_CARRIER", '{"conn_type": "generic", "password": "' + CARRIER_KEY + '"}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ONEINBOX_CARRIER", '{"conn_type": "generic", "password": "' + CARRIER_KEY + '"}'
+    )
 
 
 def test_outbound_call_dag_reports_transcript_and_analysis(
@@ -51,7 +53,9 @@ def test_campaign_dag_places_one_call_per_contact_and_summarises(
     sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     suffixes = ["01", "02", "03", "04", "07", "10"]
-    contacts = [{"to_number": f"+15557030{i}{s}", "customer_name": f"Contact {i}"} for i, s in enumerate(suffixes)]
+    contacts = [
+        {"to_number": f"+15557030{i}{s}", "customer_name": f"Contact {i}"} for i, s in enumerate(suffixes)
+    ]
     dag = load_dag("oneinbox_call_campaign.py")
     dag_run = dag.test(run_conf={"contacts": contacts})
 
@@ -67,5 +71,7 @@ def test_campaign_dag_places_one_call_per_contact_and_summarises(
     assert summary["outcomes"]["Appointment Booked"] == 1
     assert summary["outcomes"]["Not Connected"] == 1
     assert summary["outcomes"]["Voicemail"] == 1
-    failed = [ti for ti in dag_run.get_task_instances() if ti.task_id == "place_call" and ti.state == "failed"]
+    failed = [
+        ti for ti in dag_run.get_task_instances() if ti.task_id == "place_call" and ti.state == "failed"
+    ]
     assert [ti.map_index for ti in failed] == [3]

@@ -95,11 +95,15 @@ def test_secrets_stay_out_of_logs_xcom_and_rendered_fields(
             rendered = RenderedTaskInstanceFields.get_templated_fields(ti)
             assert secret not in repr(rendered)
     credential_ti = dag_run.get_task_instance("credential")
-    assert "carrier_api_key" in RenderedTaskInstanceFields.get_templated_fields(credential_ti)
+    assert "carrier_api_key" in (RenderedTaskInstanceFields.get_templated_fields(credential_ti) or {})
 
 
-def test_wrong_api_key_fails_without_retries(sim: Any, numbers_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong"))
+def test_wrong_api_key_fails_without_retries(
+    sim: Any, numbers_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, api_key="oi_sk_wrong")
+    )
     dag_run = numbers_dag.test()
     credential = dag_run.get_task_instance("credential")
     assert credential.state == "failed"

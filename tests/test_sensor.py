@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
-from airflow_provider_oneinbox.waiting import AirflowException
+from airflow_provider_oneinbox.task_errors import AirflowException
 from tests.conftest import task_xcoms
 
 pytestmark = pytest.mark.airflow_db
@@ -256,7 +256,7 @@ def test_execute_complete_rejects_malformed_events(event: Any, match: str) -> No
 
 
 def test_error_events_map_to_retryable_or_not() -> None:
-    from airflow_provider_oneinbox.waiting import AirflowFailException
+    from airflow_provider_oneinbox.task_errors import AirflowFailException
 
     sensor = OneInboxCallSensor(task_id="wait", call_id="call_1")
     event = {"status": "error", "call_id": "call_1", "message": "401", "error_type": "X", "permanent": True}

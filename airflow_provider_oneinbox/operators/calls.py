@@ -8,8 +8,6 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
     OneInboxNotFoundError,
@@ -18,6 +16,8 @@ from airflow_provider_oneinbox.exceptions import (
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
+from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
+from airflow_provider_oneinbox.task_errors import AirflowException, airflow_error, fail_on_oneinbox_errors
 from airflow_provider_oneinbox.validation import (
     optional_json_object,
     require_e164,
@@ -26,7 +26,7 @@ from airflow_provider_oneinbox.validation import (
     require_json_object,
     require_text,
 )
-from airflow_provider_oneinbox.waiting import AirflowException, OneInboxCallWaitMixin, airflow_error
+from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -325,7 +325,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         return call
 
 
-class OneInboxStopCallOperator(BaseOperator):
+class OneInboxStopCallOperator(OneInboxBaseOperator):
     """
     Hang up a OneInbox call (``POST /v1/calls/{id}/stop``); returns ``{"call_id", "status", "end_reason"}``.
 
@@ -340,19 +340,15 @@ class OneInboxStopCallOperator(BaseOperator):
     operator_extra_links = (OneInboxCallLink(),)
     ui_color = "#f4dfdf"
 
-    def __init__(self, *, call_id: str, oneinbox_conn_id: str = "oneinbox_default", **kwargs: Any) -> None:
+    def __init__(self, *, call_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.call_id = call_id
-        self.oneinbox_conn_id = oneinbox_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Hang up the call and return its id, status and end reason."""
-        hook = OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
-        try:
+        with fail_on_oneinbox_errors(f"Hanging up OneInbox call {self.call_id!r}"):
             call_id = require_text("call_id", self.call_id)
-            call = hook.stop_call(call_id)
-        except OneInboxError as exc:
-            raise airflow_error(exc, f"Hanging up OneInbox call {self.call_id!r}") from None
+            call = self.hook.stop_call(call_id)
         self.log.info(
             "Hung up call %s: status %s, end_reason %s.", call_id, call.get("status"), call.get("end_reason")
         )

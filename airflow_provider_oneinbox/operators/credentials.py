@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
-from airflow_provider_oneinbox.operators._errors import fail_without_retry_on_permanent_errors
+from airflow_provider_oneinbox.task_errors import fail_on_oneinbox_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -61,7 +61,7 @@ class OneInboxCreateCredentialOperator(OneInboxBaseOperator):
             mask_secret(self.carrier_api_key)
 
     def execute(self, context: Context) -> str:
-        with fail_without_retry_on_permanent_errors():
+        with fail_on_oneinbox_errors(f"Storing the {self.provider} credential {self.name!r}"):
             if self.reuse_existing:
                 for credential in self.hook.list_credentials():
                     if credential.get("name") == self.name and credential.get("provider") == self.provider:

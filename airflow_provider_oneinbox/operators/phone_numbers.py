@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import OneInboxConflictError
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
-from airflow_provider_oneinbox.operators._errors import fail_without_retry_on_permanent_errors
+from airflow_provider_oneinbox.task_errors import fail_on_oneinbox_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,7 +56,7 @@ class OneInboxRegisterPhoneNumberOperator(OneInboxBaseOperator):
         self.friendly_name = friendly_name
 
     def execute(self, context: Context) -> str:
-        with fail_without_retry_on_permanent_errors():
+        with fail_on_oneinbox_errors(f"Registering {self.phone_number}"):
             try:
                 record = self.hook.register_phone_number(
                     phone_number=self.phone_number,
@@ -105,7 +105,7 @@ class OneInboxUpdatePhoneNumberOperator(OneInboxBaseOperator):
         self.agent_id = agent_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with fail_without_retry_on_permanent_errors():
+        with fail_on_oneinbox_errors(f"Reassigning phone number {self.phone_number_id}"):
             record = self.hook.update_phone_number(
                 phone_number_id=self.phone_number_id, agent_id=self.agent_id
             )
@@ -143,7 +143,7 @@ class OneInboxSearchPhoneNumbersOperator(OneInboxBaseOperator):
         self.credential_id = credential_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        with fail_without_retry_on_permanent_errors():
+        with fail_on_oneinbox_errors(f"Searching numbers in {self.country} {self.area_code or ''}"):
             numbers = self.hook.search_phone_numbers(
                 country=self.country,
                 area_code=self.area_code,

@@ -11,14 +11,14 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from airflow_provider_oneinbox.status import OneInboxCallStatus
-from airflow_provider_oneinbox.validation import require_text
-from airflow_provider_oneinbox.waiting import (
+from airflow_provider_oneinbox.task_errors import (
     AirflowException,
     AirflowSensorTimeout,
     AirflowSkipException,
-    OneInboxCallWaitMixin,
     airflow_error,
 )
+from airflow_provider_oneinbox.validation import require_text
+from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
