@@ -9,6 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# The compat shim hands out the Task SDK's exceptions on 3.2+ and airflow.exceptions' on 3.1.
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+
 from airflow_provider_oneinbox.exceptions import (
     OneInboxAuthError,
     OneInboxConfigError,
@@ -17,24 +26,10 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxNotFoundError,
 )
 
-try:  # Airflow >= 3.2 moved the task exceptions into the Task SDK.
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
-
 __all__ = [
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "airflow_error",

@@ -39,6 +39,10 @@ def test_every_listed_module_and_class_imports() -> None:
         assert hasattr(importlib.import_module(module), name), path
 
 
+CONN_FIELDS_IN_PROVIDER_INFO = hasattr(ProvidersManager, "_load_ui_metadata")  # Airflow 3.2+
+
+
+@pytest.mark.skipif(not CONN_FIELDS_IN_PROVIDER_INFO, reason="Airflow < 3.2 builds the form from the hook")
 def test_providers_manager_lists_the_package_and_connection_form() -> None:
     manager = ProvidersManager()
     assert manager.providers["airflow-provider-oneinbox"].version == __version__
@@ -69,3 +73,18 @@ def test_airflow_cli_lists_the_provider(command: list[str], expected: str) -> No
         [str(airflow_cli), *command], capture_output=True, text=True, check=True, env=dict(os.environ)
     )
     assert expected in out.stdout
+
+
+def test_hook_describes_the_form_for_airflow_versions_that_ask_the_hook() -> None:
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
+    behaviour = OneInboxHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"] == {"host": "Base URL", "password": "API Key"}
+    assert set(behaviour["hidden_fields"]) == {"schema", "login", "port"}, "3.1 edits extras as raw JSON"
+    assert "timeout" in behaviour["placeholders"]["extra"]
+
+
+def test_providers_manager_registers_the_hook_on_every_supported_version() -> None:
+    manager = ProvidersManager()
+    assert manager.providers["airflow-provider-oneinbox"].version == __version__
+    assert "oneinbox" in manager.hooks

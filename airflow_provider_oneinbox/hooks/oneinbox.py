@@ -33,6 +33,7 @@ from airflow_provider_oneinbox.hooks.settings import (
     OneInboxSettings,
     settings_from_connection,
 )
+from airflow_provider_oneinbox.task_errors import AirflowNotFoundException
 from airflow_provider_oneinbox.validation import (
     optional_text,
     require_e164,
@@ -139,10 +140,36 @@ class OneInboxHook(BaseHook):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(oneinbox_conn_id={self.oneinbox_conn_id!r})"
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """
+        The connection form layout, for Airflow 3.1, which reads it from the hook.
+
+        Airflow 3.2+ reads it from provider info (``ui-field-behaviour``) instead, where the
+        extras get form fields of their own (``conn-fields``); 3.1 has no such fields, so the
+        raw Extra field stays visible there.
+        """
+        from airflow_provider_oneinbox.get_provider_info import get_provider_info
+
+        (connection_type,) = get_provider_info()["connection-types"]
+        behaviour = connection_type["ui-field-behaviour"]
+        return {
+            "hidden_fields": [field for field in behaviour["hidden-fields"] if field != "extra"],
+            "relabeling": behaviour["relabeling"],
+            "placeholders": {**behaviour["placeholders"], "extra": '{"timeout": 30, "max_retries": 5}'},
+        }
+
     @cached_property
     def settings(self) -> OneInboxSettings:
         """The connection's settings, read and validated once."""
-        conn = self.get_connection(self.oneinbox_conn_id)
+        try:
+            conn = self.get_connection(self.oneinbox_conn_id)
+        except AirflowNotFoundException:
+            # A OneInboxConfigError, so operators fail at once instead of burning their retries.
+            raise OneInboxConfigError(
+                f"Connection {self.oneinbox_conn_id!r} is not defined: create it (type 'oneinbox', "
+                "the API key in its password) or pass the right oneinbox_conn_id"
+            ) from None
         return settings_from_connection(
             conn, conn.extra_dejson, timeout=self.timeout, max_retries=self.max_retries
         )

@@ -8,8 +8,8 @@ from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import TaskInstanceKey
     from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
 
 #: XCom key under which operators and sensors push the call's dashboard URL before waiting.
 CALL_URL_XCOM_KEY = "call_url"
