@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
 
-#: E.164 as the API documents it: a plus, a non-zero digit, at most 15 digits in all.
-E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
+#: E.164 as the API documents it: a plus, a non-zero digit, at most 15 digits in all. ASCII digits
+#: only: ``\d`` would also accept other scripts' digits (Arabic-Indic, fullwidth, ...).
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{1,14}$")
 E164_EXAMPLE = "+14155550123"
 
 #: Largest serialized size (UTF-8 bytes of compact JSON) accepted for ``variables``,
@@ -38,10 +39,17 @@ def require_e164(field: str, value: Any) -> str:
     :param value: The number to check, e.g. ``"+14155550123"``.
     """
     if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
+        hint = ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            # What render_template_as_native_obj=True makes of "+14155550123": Jinja's literal_eval.
+            hint = (
+                "; it is a number, not a string: with render_template_as_native_obj=True Jinja turns "
+                f"{E164_EXAMPLE!r} into {int(E164_EXAMPLE)}, so render this task's templates as text"
+            )
         raise OneInboxInputError(
             field,
             f"expected an E.164 phone number such as {E164_EXAMPLE!r} "
-            f"('+', country code and number, digits only, at most 15), got {value!r}",
+            f"('+', country code and number, digits only, at most 15), got {value!r}{hint}",
         )
     return value
 
@@ -150,7 +158,18 @@ def require_http_url(field: str, value: Any) -> str:
     :param value: The URL to check.
     """
     parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        bad_port = parts is not None and parts.port == 0
+    except ValueError:  # ``.port`` raises for a port out of range, e.g. ":99999"
+        bad_port = True
+    # A bad port or whitespace in the host would only be refused by the API, after the request.
+    if (
+        parts is None
+        or bad_port
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(ch.isspace() for ch in parts.netloc)
+    ):
         raise OneInboxInputError(
             field, f"expected an absolute http(s) URL such as 'https://example.com/hook', got {value!r}"
         )
