@@ -168,6 +168,9 @@ class OneInboxCallWaitMixin(BaseOperator):
         """
         deadline = self._deadline(context)
         self._awaited_call_id = call_id
+        # A failed check is the wait's first failed poll: back off before the next one, at least
+        # a poll_interval, and at least what a 429 asked for (the trigger would otherwise poll at once).
+        first_delay = 0.0
         try:
             call = hook.get_call(call_id)
         except OneInboxError as exc:
@@ -175,10 +178,13 @@ class OneInboxCallWaitMixin(BaseOperator):
                 raise airflow_error(exc, f"Reading OneInbox call {call_id}") from None
             self.log.warning("Could not read call %s yet (%s); waiting anyway.", call_id, exc)
             call = None
+            first_delay = max(self.wait_poll_interval, getattr(exc, "retry_after", None) or 0.0)
         if call is not None and post_call_data_ready(call):
             return self._finish_success(context, call, analysis_missing=False)
         if not self.deferrable:
-            return self._finish(context, self._poll_here(hook, self._watch(call_id, deadline)))
+            return self._finish(
+                context, self._poll_here(hook, self._watch(call_id, deadline), first_delay=first_delay)
+            )
 
         from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
@@ -192,6 +198,7 @@ class OneInboxCallWaitMixin(BaseOperator):
                 analysis_grace_period=self.analysis_grace_period,
                 max_consecutive_errors=self.max_consecutive_errors,
                 hang_up_on_kill=self.hang_up_on_kill,
+                first_poll_delay=first_delay,
             ),
             method_name="execute_complete",
             # A backstop only: the trigger fires its own timeout event (which hangs up) at the deadline.
@@ -201,8 +208,16 @@ class OneInboxCallWaitMixin(BaseOperator):
         )
 
     @staticmethod
-    def _poll_here(hook: OneInboxHook, watch: CallWatch) -> dict[str, Any]:
-        """Poll in the worker (``time.sleep`` between GETs) until ``watch`` ends the wait."""
+    def _poll_here(hook: OneInboxHook, watch: CallWatch, first_delay: float = 0.0) -> dict[str, Any]:
+        """
+        Poll in the worker (``time.sleep`` between GETs) until ``watch`` ends the wait.
+
+        :param hook: The hook polling.
+        :param watch: The rules of the wait.
+        :param first_delay: Seconds to pause before the first poll (after a failed check).
+        """
+        if first_delay > 0:
+            time.sleep(watch.first_delay(first_delay))
         while True:
             try:
                 event = watch.observe(hook.get_call(watch.call_id))

@@ -113,6 +113,18 @@ class CallWatch:
         )
         return None
 
+    def first_delay(self, seconds: float) -> float:
+        """
+        How long to pause before the first poll when the wait starts right after a failed check.
+
+        :param seconds: What the failure asks for (``poll_interval``, or a 429's ``Retry-After``);
+            capped by the deadline and by :data:`MAX_ERROR_BACKOFF_SECONDS`.
+        """
+        delay = min(max(seconds, 0.0), max(MAX_ERROR_BACKOFF_SECONDS, self.poll_interval))
+        if self.deadline is not None:
+            delay = min(delay, max(self.deadline - time.time(), 0.0))
+        return delay
+
     def next_delay(self) -> tuple[float, dict[str, Any] | None]:
         """Seconds to sleep before the next poll, never past the deadline; or the event if it has passed."""
         if self.deadline is None:
@@ -198,6 +210,8 @@ class OneInboxCallTrigger(BaseTrigger):
     :param max_consecutive_errors: Transient failures in a row tolerated before an ``error``
         event; a successful poll resets the count.
     :param hang_up_on_kill: Whether :meth:`on_kill` stops a live call.
+    :param first_poll_delay: Seconds to pause before the first poll: the worker's check just
+        failed (e.g. a 429 whose ``Retry-After`` must be honoured). Capped by ``deadline``.
     """
 
     def __init__(
@@ -209,6 +223,7 @@ class OneInboxCallTrigger(BaseTrigger):
         analysis_grace_period: float = 60.0,
         max_consecutive_errors: int = 5,
         hang_up_on_kill: bool = True,
+        first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
         self.call_id = call_id
@@ -218,6 +233,7 @@ class OneInboxCallTrigger(BaseTrigger):
         self.analysis_grace_period = float(analysis_grace_period)
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.hang_up_on_kill = bool(hang_up_on_kill)
+        self.first_poll_delay = float(first_poll_delay)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the plain keyword arguments that rebuild this trigger."""
@@ -231,6 +247,7 @@ class OneInboxCallTrigger(BaseTrigger):
                 "analysis_grace_period": self.analysis_grace_period,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "hang_up_on_kill": self.hang_up_on_kill,
+                "first_poll_delay": self.first_poll_delay,
             },
         )
 
@@ -241,6 +258,8 @@ class OneInboxCallTrigger(BaseTrigger):
         watch = self._watch()
         try:
             async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
+                if self.first_poll_delay > 0:
+                    await asyncio.sleep(watch.first_delay(self.first_poll_delay))
                 while True:
                     try:
                         event = watch.observe(await hook.get_call(self.call_id))
