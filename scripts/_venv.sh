@@ -33,4 +33,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         "apache-airflow==$AIRFLOW_VERSION" -e ".${EXTRAS:+[$EXTRAS]}"
     printf '%s' "$want" >"$stamp"
 fi
-export PATH="$PWD/$VENV/bin:$PATH"
+case "$VENV" in
+    /*) export PATH="$VENV/bin:$PATH" ;;
+    *) export PATH="$PWD/$VENV/bin:$PATH" ;;
+esac

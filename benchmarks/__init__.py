@@ -1,0 +1,1 @@
+"""Benchmarks of airflow-provider-oneinbox (not part of the installed package)."""
