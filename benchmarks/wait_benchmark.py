@@ -12,8 +12,7 @@ For each N and each side, on the same simulator (HTTPS, in its own process):
 3. the worker's CPU and memory, the simulator's request and connection counters, and each call's
    detection latency (its analysis became available, in real time → its event fired) are collected.
 
-Sides: ``ours`` (``OneInboxCallTrigger``), ``http`` (``HttpEventTrigger``, the alternative) and
-``proposal`` (:mod:`benchmarks.proposal`, the change this benchmark recommends, as a prototype).
+Sides: ``ours`` (``OneInboxCallTrigger``) and ``http`` (``HttpEventTrigger``, the alternative).
 
 ``python -m benchmarks.wait_benchmark`` runs N = 100, 1000, 5000; ``--quick`` is a smoke check.
 Writes ``benchmarks/results/wait_benchmark.json`` and ``.png``, and ``benchmarks/wait_benchmark.png``.
@@ -40,15 +39,14 @@ from benchmarks.simulator_process import POLL_ROUTE, SimulatorProcess, parse_iso
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README_PLOT = ROOT / "benchmarks" / "wait_benchmark.png"
-SIDES = ("ours", "http", "proposal")
+SIDES = ("ours", "http")
 ALTERNATIVE = "http"
 LABELS = {
     "ours": "OneInboxCallTrigger",
     "http": "HttpEventTrigger",
-    "proposal": "proposal (shared session)",
 }
-COLORS = {"ours": "#1f77b4", "http": "#d62728", "proposal": "#2ca02c"}
-CONN_IDS = {"ours": "oneinbox_bench", "http": "http_bench", "proposal": "oneinbox_bench"}
+COLORS = {"ours": "#1f77b4", "http": "#d62728"}
+CONN_IDS = {"ours": "oneinbox_bench", "http": "http_bench"}
 #: Simulated seconds per real second while calls are being created: the clock all but stops.
 FROZEN_SPEED = 1e-6
 #: Default scenario (its last two digits select no special one): rings 2 s, talks 20 s, "Interested".
@@ -488,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="smoke check: N=20,100, poll 1 s, 10 s calls (--n still wins)"
     )
-    parser.add_argument("--sides", default="ours,http,proposal", help="any of ours, http, proposal")
+    parser.add_argument("--sides", default="ours,http", help="any of ours, http")
     parser.add_argument("--poll-interval", type=float, default=None, help="seconds (default 5, quick 1)")
     parser.add_argument(
         "--ramp", type=float, default=None, help="seconds over which triggers start (default: poll)"

@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-SIDES = ("ours", "http", "proposal")
+SIDES = ("ours", "http")
 #: How often resident memory is sampled, in seconds.
 RSS_SAMPLE_SECONDS = 0.05
 #: Every how many samples one goes into the time series kept in the result.
@@ -57,15 +57,11 @@ def raise_fd_limit() -> None:
 
 def trigger_specs(side: str, call_ids: Sequence[str], args: argparse.Namespace) -> tuple[type, list[dict]]:
     """The trigger class and each trigger's keyword arguments, as the triggerer rebuilds them."""
-    if side in ("ours", "proposal"):
+    if side == "ours":
         from airflow_provider_oneinbox.hooks import oneinbox_async  # noqa: F401  (run() imports it lazily)
         from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
         trigger_class: type = OneInboxCallTrigger
-        if side == "proposal":
-            from benchmarks.proposal import SharedSessionCallTrigger
-
-            trigger_class = SharedSessionCallTrigger
 
         deadline = time.time() + args.timeout
         specs = [
@@ -100,7 +96,7 @@ def trigger_specs(side: str, call_ids: Sequence[str], args: argparse.Namespace) 
 
 def summarize_event(side: str, payload: Any) -> dict[str, Any]:
     """What the benchmark needs of an event: did the wait succeed with the analysis."""
-    if side in ("ours", "proposal"):
+    if side == "ours":
         call = payload.get("call") or {}
         ok = (
             payload.get("status") == "success"

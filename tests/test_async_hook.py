@@ -233,3 +233,34 @@ def test_async_hook_sync_hook_import_does_not_load_aiohttp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_hooks_on_one_loop_share_a_session_per_connection(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many waits in one triggerer hold one pooled session (a few TLS connections), not one each."""
+    monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_OTHER", connection_json(sim.base_url, timeout=7))
+    call_ids = [OneInboxHook().create_call(AGENT, f"+1415555{i:04d}", FROM)["id"] for i in range(20)]
+    before = sim.stats()["connections_opened"]
+
+    async def scenario() -> tuple[int, bool, bool]:
+        hooks = [OneInboxAsyncHook() for _ in call_ids]
+        for hook in hooks:
+            await hook.__aenter__()
+        other = OneInboxAsyncHook(oneinbox_conn_id="oneinbox_other")
+        await other.__aenter__()
+        await asyncio.gather(*(hook.get_call(call_id) for hook, call_id in zip(hooks, call_ids, strict=True)))
+        sessions = {id(hook._lease.session) for hook in hooks if hook._lease}
+        assert other._lease is not None
+        separate = other._lease.session is not hooks[0]._lease.session  # type: ignore[union-attr]
+        shared = hooks[0]._lease.session  # type: ignore[union-attr]
+        for hook in hooks[:-1]:
+            await hook.close()
+        still_open = not shared.closed
+        await hooks[-1].close()
+        await other.close()
+        assert shared.closed, "the last hook out closes the shared session"
+        return len(sessions), separate, still_open
+
+    assert asyncio.run(scenario()) == (1, True, True)
+    assert sim.stats()["connections_opened"] - before <= 20

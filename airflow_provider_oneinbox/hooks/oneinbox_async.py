@@ -7,8 +7,6 @@ the sync hook through the operators, never import ``aiohttp`` while being parsed
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from typing import Any
 
 import aiohttp
@@ -16,8 +14,7 @@ from airflow.providers.common.compat.connection import get_async_connection, get
 from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying
 
-from airflow_provider_oneinbox.exceptions import OneInboxConfigError
-from airflow_provider_oneinbox.hooks import api
+from airflow_provider_oneinbox.hooks import api, session_pool
 from airflow_provider_oneinbox.hooks.api import ApiRequest
 from airflow_provider_oneinbox.hooks.responses import decode_response, record_of, transport_error
 from airflow_provider_oneinbox.hooks.retry import retry_kwargs
@@ -31,25 +28,16 @@ _PERMANENT = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, a
 _NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 
 
-def _ssl_option(verify: bool | str, conn_id: str) -> bool | ssl.SSLContext:
-    """aiohttp's ``ssl`` argument for ``verify``; reads the CA file, so run it in a thread."""
-    if isinstance(verify, bool):
-        return verify
-    try:
-        return ssl.create_default_context(cafile=verify)
-    except (OSError, ssl.SSLError) as exc:
-        raise OneInboxConfigError(
-            f"Connection {conn_id!r}: extra 'verify' names an unusable CA bundle {verify!r}: {exc}"
-        ) from None
-
-
 class OneInboxAsyncHook(BaseHook):
     """
     Read calls and agents and stop calls from an event loop, for triggers.
 
     Use it as ``async with OneInboxAsyncHook(...) as hook:``: the connection is read once,
     without blocking the loop, and one ``aiohttp.ClientSession`` serves every request until
-    the block ends. Called outside ``async with``, each method opens and closes a session.
+    the block ends. That session is shared by every hook on the same event loop with the same
+    connection settings (see :mod:`~airflow_provider_oneinbox.hooks.session_pool`), so a
+    triggerer full of waits holds a few TLS connections, not one per wait. Called outside
+    ``async with``, each method opens and closes a session of its own.
 
     Same settings, validation, errors and retry policy as
     :class:`~airflow_provider_oneinbox.hooks.oneinbox.OneInboxHook`: every method here is safe
@@ -77,7 +65,7 @@ class OneInboxAsyncHook(BaseHook):
         self.timeout = timeout
         self.max_retries = max_retries
         self._settings: OneInboxSettings | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._lease: session_pool.SessionLease | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(oneinbox_conn_id={self.oneinbox_conn_id!r})"
@@ -92,37 +80,28 @@ class OneInboxAsyncHook(BaseHook):
             )
         return self._settings
 
-    async def _open_session(self) -> aiohttp.ClientSession:
-        settings = await self.get_settings()
-        ssl_option = await asyncio.to_thread(_ssl_option, settings.verify, settings.conn_id)
-        return aiohttp.ClientSession(
-            headers=settings.headers(),
-            timeout=aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout),
-            connector=aiohttp.TCPConnector(ssl=ssl_option),
-        )
-
     async def __aenter__(self) -> OneInboxAsyncHook:
-        if self._session is None:
-            self._session = await self._open_session()
+        if self._lease is None:
+            self._lease = await session_pool.acquire(await self.get_settings())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session opened by ``async with``."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        """Give back the session taken by ``async with`` (the last hook sharing it closes it)."""
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            await session_pool.release(lease)
 
     # Sending
 
     async def _request(self, request: ApiRequest) -> Any:
         settings = await self.get_settings()
         retrying = AsyncRetrying(**retry_kwargs(settings, request, self.log))
-        if self._session is not None:
-            return await retrying(self._send, self._session, settings, request)
-        session = await self._open_session()
+        if self._lease is not None:
+            return await retrying(self._send, self._lease.session, settings, request)
+        session = await session_pool.new_session(settings)
         try:
             return await retrying(self._send, session, settings, request)
         finally:

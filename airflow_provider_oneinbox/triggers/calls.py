@@ -63,8 +63,10 @@ class CallWatch:
 
         :param call: The record returned by ``GET /v1/calls/{id}``.
         """
-        self.call, self.errors, self._delay = call, 0, self.poll_interval
         status = call.get("status")
+        # A running call's record matters only for a timeout's status: keep little per waiting call.
+        kept = call if OneInboxCallStatus.is_terminal(status) else {"id": call.get("id"), "status": status}
+        self.call, self.errors, self._delay = kept, 0, self.poll_interval
         if post_call_data_ready(call):
             return self.success_event(call, analysis_missing=False)
         if OneInboxCallStatus.is_terminal(status):
