@@ -290,3 +290,20 @@ def test_hook_identity() -> None:
     assert OneInboxHook.hook_name == "OneInbox"
     assert repr(OneInboxHook(oneinbox_conn_id="x")) == "OneInboxHook(oneinbox_conn_id='x')"
     assert TEST_API_KEY not in repr(OneInboxHook())
+
+
+def test_connection_in_uri_form_from_the_environment(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's URI form: key in the password position, scheme as the path, extras as the query."""
+    from urllib.parse import quote
+
+    uri = f"oneinbox://:{quote(TEST_API_KEY, safe='')}@127.0.0.1:{sim.port}/http?timeout=7&max_retries=2"
+    monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_DEFAULT", uri)
+    hook = OneInboxHook()
+    assert (hook.settings.base_url, hook.settings.timeout, hook.settings.max_retries) == (
+        sim.base_url,
+        7.0,
+        2,
+    )
+    assert OneInboxHook().test_connection()[0] is True

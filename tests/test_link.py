@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
-from tests.conftest import task_xcoms
+from tests.conftest import CONN_ID, connection_json, task_xcoms
 
 LINK_DAG = """
 import pendulum
@@ -27,3 +29,16 @@ def test_link_is_built_from_the_call_id_and_the_connection_template(sim: Any, lo
     (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
     assert call_id.startswith("call_")
     assert link == f"https://app.oneinbox.ai/calls/{call_id}"
+
+
+def test_link_follows_the_connections_url_template(
+    sim: Any, load_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = "https://oneinbox.example.com/workspace/calls/{call_id}?tab=transcript"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, call_url_template=template)
+    )
+    dag_run = load_dag(LINK_DAG).test()
+    (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
+    (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
+    assert link == template.format(call_id=call_id)
