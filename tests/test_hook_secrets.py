@@ -25,7 +25,7 @@ CARRIER_KEY = "carrier_secret_1a2b3c4d5e6f"
 SECRETS = (TEST_API_KEY, WRONG_KEY, CARRIER_KEY)
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     pending: list[BaseException | None] = [error]
     while pending:
@@ -39,7 +39,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def _texts_of(error: BaseException) -> list[str]:
     texts = []
-    for link in _chain(error):
+    for link in exception_chain(error):
         texts += [str(link), repr(link), repr(getattr(link, "detail", None)), repr(vars(link))]
     texts.append(repr(pickle.loads(pickle.dumps(error)).__dict__) if isinstance(error, OneInboxError) else "")
     return texts

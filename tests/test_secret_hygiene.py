@@ -37,6 +37,7 @@ from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json, task_xcoms
 from tests.test_bad_input import record_task_runs
+from tests.test_hook_secrets import exception_chain
 
 pytestmark = pytest.mark.airflow_db
 
@@ -133,15 +134,8 @@ def serialized_dag_texts(dag: Any) -> list[str]:
 
 def exception_texts(error: BaseException) -> Iterator[str]:
     yield "".join(traceback.format_exception(error))
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in exception_chain(error):
         yield f"exception {type(current).__name__}: {current} / {current!r} / {vars(current)!r}"
-        pending += [current.__cause__, current.__context__]
 
 
 def run_texts(task_runs: list[Any]) -> list[str]:
