@@ -606,8 +606,9 @@ class FlakyWorker(OneInboxPlaceCallOperator):
             raise RuntimeError("worker lost right after the call was placed")
         return call
 
-    def execute_complete(self, context, event=None):
-        result = super().execute_complete(context, event)
+    def _finish_success(self, context, call, *, analysis_missing):
+        # Every wait ends here, deferred or not (a fast call may already be over before deferring).
+        result = super()._finish_success(context, call, analysis_missing=analysis_missing)
         ti = context["ti"]
         if ti.try_number == 1 and ti.map_index % 5 == 3:
             raise RuntimeError("worker lost after the call ended")
