@@ -10,16 +10,14 @@ import math
 import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from airflow.sdk import BaseOperator
 
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import CALL_ID_XCOM_KEY, CALL_URL_XCOM_KEY
+from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
 from airflow_provider_oneinbox.results import build_call_result, post_call_data_ready
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 from airflow_provider_oneinbox.task_errors import (
@@ -55,7 +53,7 @@ def _outcomes(name: str, values: Collection[str]) -> tuple[str, ...]:
     return tuple(values)
 
 
-class OneInboxCallWaitMixin(BaseOperator):
+class OneInboxCallWaitMixin(OneInboxBaseOperator):
     """
     Wait for a call to end (deferring by default) and return its result.
 
@@ -78,7 +76,6 @@ class OneInboxCallWaitMixin(BaseOperator):
     #: Raised when the wait times out; never retried, as a retry would find the call hung up.
     timeout_exception: ClassVar[type[AirflowException]] = AirflowFailException
 
-    oneinbox_conn_id: str
     deferrable: bool
 
     def _init_waiting(
@@ -120,11 +117,6 @@ class OneInboxCallWaitMixin(BaseOperator):
         self.hang_up_on_kill = hang_up_on_kill
         self.max_consecutive_errors = max_consecutive_errors
         self._awaited_call_id: str | None = None
-
-    @cached_property
-    def hook(self) -> OneInboxHook:
-        """The sync hook used in the worker (one HTTP session per task instance)."""
-        return OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
 
     def _push_call_ref(self, context: Context, hook: OneInboxHook, call_id: str) -> None:
         """Push the ``call_id`` and ``call_url`` XComs, so the extra link works while waiting."""

@@ -57,6 +57,13 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter of this venv in the repository, capturing its output."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=_env(), capture_output=True, text=True, check=True, timeout=120
+    )
+
+
 def _top_level_us(importtime_lines: list[str]) -> int:
     """Sum of the cumulative times (µs) of the top-level imports in ``-X importtime`` output."""
     total = 0
@@ -75,15 +82,7 @@ def measure_once(modules: tuple[str, ...]) -> dict[str, float]:
     if modules:
         code += "; import " + ", ".join(modules)
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    proc = _python("-X", "importtime", "-c", code)
     wall = time.perf_counter() - started
     before, _, after = proc.stderr.partition(_MARK)
     return {
@@ -114,15 +113,7 @@ print(json.dumps({{
     "new_modules": len(new),
 }}))
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    proc = _python("-c", code)
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 

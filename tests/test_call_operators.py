@@ -305,3 +305,18 @@ def test_bad_settings_are_refused_at_init(arguments: dict[str, Any], match: str)
         OneInboxPlaceCallOperator(
             task_id="call", agent_id="agt_sales", to_number="+14155550101", from_number=FROM, **arguments
         )
+
+
+def test_with_the_search_off_a_retry_fails_rather_than_dial_again(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any]
+) -> None:
+    """reattach_search_limit=0 cannot rule out an earlier call, so the retry must not dial."""
+    to = "+14155550141"
+    sim.set_faults(lose_create_response=1)
+    dag_run = run_dag(
+        load_dag, place_call(to, "reattach_search_limit=0, retries=1, retry_delay=timedelta(0)")
+    )
+    (ti,) = instances(dag_run)
+    assert (ti.state, ti.try_number) == ("failed", 2)
+    assert sim.calls_created(to) == 1
+    assert sim.requests(method="GET", path_prefix="/v1/calls/cursor") == []

@@ -17,7 +17,12 @@ from airflow_provider_oneinbox.exceptions import (
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
-from airflow_provider_oneinbox.task_errors import AirflowException, airflow_error, fail_on_oneinbox_errors
+from airflow_provider_oneinbox.task_errors import (
+    AirflowException,
+    AirflowFailException,
+    airflow_error,
+    fail_on_oneinbox_errors,
+)
 from airflow_provider_oneinbox.validation import (
     optional_json_object,
     require_e164,
@@ -113,7 +118,8 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     :param hang_up_on_kill: Hang up a call being awaited when the task is killed.
     :param max_consecutive_errors: Transient API failures in a row tolerated while waiting.
     :param reattach_search_limit: How many of the agent's newest calls a retry searches for the
-        call an earlier try placed (0 disables the search).
+        call an earlier try placed. 0 disables the search: a retry that finds no call id in the
+        task state store then fails without dialling, since it cannot rule out a call already placed.
     """
 
     template_fields: Sequence[str] = (
@@ -155,7 +161,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         reattach_search_limit: int = 200,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(oneinbox_conn_id=oneinbox_conn_id, **kwargs)
         self.agent_id = agent_id
         self.to_number = to_number
         self.from_number = from_number
@@ -164,7 +170,6 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         self.metadata = metadata
         self.overrides = overrides
         self.scheduled_at = scheduled_at
-        self.oneinbox_conn_id = oneinbox_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         if isinstance(reattach_search_limit, bool) or not isinstance(reattach_search_limit, int):
@@ -269,6 +274,13 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                 return call
         if try_number <= 1:
             return None
+        if self.reattach_search_limit == 0:
+            raise AirflowFailException(
+                f"Try {try_number} of this task cannot tell whether an earlier try placed its call: "
+                "the call id is not in the task state store and reattach_search_limit=0 turns the search "
+                "off. Not dialling, so the number is not rung twice; raise reattach_search_limit to let "
+                "retries reattach."
+            )
         try:
             return self._search_placed_call(hook, key, agent_id)
         except OneInboxError as exc:
@@ -277,8 +289,6 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
             ) from None
 
     def _search_placed_call(self, hook: OneInboxHook, key: str, agent_id: str) -> dict[str, Any] | None:
-        if self.reattach_search_limit == 0:
-            return None
         page_size = min(self.reattach_search_limit, 100)
         for call in hook.iter_calls(
             agent_id=agent_id, page_size=page_size, max_items=self.reattach_search_limit
@@ -310,10 +320,13 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                 raise airflow_error(exc, f"Placing the call to {request['to_number']}") from None
             self.log.warning("Placing the call failed after it may have been sent (%s); looking for it.", exc)
             try:
-                found = self._search_placed_call(hook, key, request["agent_id"])
+                found = (
+                    self._search_placed_call(hook, key, request["agent_id"])
+                    if self.reattach_search_limit
+                    else None
+                )
             except OneInboxError as search_exc:
                 self.log.warning("Looking for the call failed too: %s", search_exc)
-                found = None
             if found is not None:
                 return found
             raise AirflowException(

@@ -96,9 +96,10 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
         max_consecutive_errors: int = 5,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        super().__init__(
+            poke_interval=poke_interval, timeout=timeout, oneinbox_conn_id=oneinbox_conn_id, **kwargs
+        )
         self.call_id = call_id
-        self.oneinbox_conn_id = oneinbox_conn_id
         self.deferrable = deferrable and self.mode != "reschedule"
         self._init_waiting(
             poll_interval=self.poke_interval,
