@@ -89,6 +89,7 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         hang_up_on_timeout: bool,
         hang_up_on_kill: bool,
         max_consecutive_errors: int,
+        shared_polling: bool = True,
         poll_interval_name: str = "poll_interval",
     ) -> None:
         """Validate and store the wait settings; raise ``ValueError`` naming the parameter and the fix."""
@@ -116,6 +117,7 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         self.hang_up_on_timeout = hang_up_on_timeout
         self.hang_up_on_kill = hang_up_on_kill
         self.max_consecutive_errors = max_consecutive_errors
+        self.shared_polling = bool(shared_polling)
         self._awaited_call_id: str | None = None
 
     def _push_call_ref(self, context: Context, hook: OneInboxHook, call_id: str) -> None:
@@ -191,6 +193,8 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 max_consecutive_errors=self.max_consecutive_errors,
                 hang_up_on_kill=self.hang_up_on_kill,
                 first_poll_delay=first_delay,
+                agent_id=call.get("agent_id") if call else None,
+                shared_polling=self.shared_polling,
             ),
             method_name="execute_complete",
             # A backstop only: the trigger fires its own timeout event (which hangs up) at the deadline.

@@ -27,6 +27,7 @@ from airflow_provider_oneinbox.simulator import DEFAULT_API_KEY
 
 #: Route key of the poll in ``requests_by_route``.
 POLL_ROUTE = "GET /v1/calls/{call_id}"
+LIST_ROUTE = "GET /v1/calls/cursor"
 #: Seconds the simulator gets to print its URL.
 START_TIMEOUT = 60.0
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-SIDES = ("ours", "http")
+SIDES = ("ours", "ours_per_call", "http")
 #: How often resident memory is sampled, in seconds.
 RSS_SAMPLE_SECONDS = 0.05
 #: Every how many samples one goes into the time series kept in the result.
@@ -57,8 +57,9 @@ def raise_fd_limit() -> None:
 
 def trigger_specs(side: str, call_ids: Sequence[str], args: argparse.Namespace) -> tuple[type, list[dict]]:
     """The trigger class and each trigger's keyword arguments, as the triggerer rebuilds them."""
-    if side == "ours":
+    if side in ("ours", "ours_per_call"):
         from airflow_provider_oneinbox.hooks import oneinbox_async  # noqa: F401  (run() imports it lazily)
+        from airflow_provider_oneinbox.triggers import shared_poller  # noqa: F401  (likewise)
         from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
         trigger_class: type = OneInboxCallTrigger
@@ -73,6 +74,9 @@ def trigger_specs(side: str, call_ids: Sequence[str], args: argparse.Namespace) 
                 "analysis_grace_period": args.analysis_grace_period,
                 "max_consecutive_errors": 5,
                 "hang_up_on_kill": True,
+                # What the operator and sensor pass: the agent, and the default shared polling.
+                "agent_id": args.agent_id,
+                "shared_polling": side == "ours",
             }
             for call_id in call_ids
         ]
@@ -96,7 +100,7 @@ def trigger_specs(side: str, call_ids: Sequence[str], args: argparse.Namespace) 
 
 def summarize_event(side: str, payload: Any) -> dict[str, Any]:
     """What the benchmark needs of an event: did the wait succeed with the analysis."""
-    if side == "ours":
+    if side != "http":
         call = payload.get("call") or {}
         ok = (
             payload.get("status") == "success"
@@ -227,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calls", required=True, help="JSON file: the call ids to wait for")
     parser.add_argument("--result", required=True, help="where to write the JSON measurements")
     parser.add_argument("--conn-id", required=True)
+    parser.add_argument("--agent-id", required=True, help="the agent the calls belong to")
     parser.add_argument("--poll-interval", type=float, required=True)
     parser.add_argument("--analysis-grace-period", type=float, default=60.0)
     parser.add_argument("--ramp", type=float, required=True, help="seconds over which triggers start")

@@ -120,6 +120,10 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     :param reattach_search_limit: How many of the agent's newest calls a retry searches for the
         call an earlier try placed. 0 disables the search: a retry that finds no call id in the
         task state store then fails without dialling, since it cannot rule out a call already placed.
+    :param shared_polling: While deferred, learn the call's status from the triggerer's shared
+        poller for ``agent_id`` (one list request for many waits, e.g. a mapped campaign; see
+        :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger`). ``False``
+        polls ``GET /v1/calls/{id}`` for this call alone.
     """
 
     template_fields: Sequence[str] = (
@@ -159,6 +163,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         hang_up_on_kill: bool = True,
         max_consecutive_errors: int = 5,
         reattach_search_limit: int = 200,
+        shared_polling: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(oneinbox_conn_id=oneinbox_conn_id, **kwargs)
@@ -186,6 +191,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
             hang_up_on_timeout=hang_up_on_timeout,
             hang_up_on_kill=hang_up_on_kill,
             max_consecutive_errors=max_consecutive_errors,
+            shared_polling=shared_polling,
         )
 
     def execute(self, context: Context) -> Any:

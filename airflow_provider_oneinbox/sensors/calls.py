@@ -73,6 +73,10 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
         failed/success or cleared by a user, or hits ``execution_timeout`` in the worker).
     :param max_consecutive_errors: Transient API failures (429, 5xx, network) in a row
         tolerated before the task fails (and may retry); permanent ones (401/403/404) fail at once.
+    :param shared_polling: While deferred, learn the call's status from the triggerer's shared
+        poller for the call's agent (one list request for many waits; see
+        :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger`). ``False``
+        polls ``GET /v1/calls/{id}`` for this call alone.
     """
 
     template_fields: Sequence[str] = ("call_id",)
@@ -94,6 +98,7 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
         hang_up_on_timeout: bool = True,
         hang_up_on_kill: bool = True,
         max_consecutive_errors: int = 5,
+        shared_polling: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -110,6 +115,7 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
             hang_up_on_timeout=hang_up_on_timeout,
             hang_up_on_kill=hang_up_on_kill,
             max_consecutive_errors=max_consecutive_errors,
+            shared_polling=shared_polling,
             poll_interval_name="poke_interval",
         )
         self._poke_watch: CallWatch | None = None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -14,10 +15,28 @@ from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimi
 from airflow_provider_oneinbox.results import post_call_data_ready
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 
+if TYPE_CHECKING:
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
 #: Longest pause after a transient error, whatever the backoff or ``Retry-After`` says.
 MAX_ERROR_BACKOFF_SECONDS = 300.0
 #: Bound on hanging up a call from :meth:`OneInboxCallTrigger.on_kill`.
 ON_KILL_TIMEOUT_SECONDS = 30.0
+
+
+def error_backoff(poll_interval: float, errors: int, exc: OneInboxError) -> float:
+    """
+    Seconds to wait after ``errors`` failed polls in a row: doubling from ``poll_interval``, at
+    least a 429's ``Retry-After``, at most :data:`MAX_ERROR_BACKOFF_SECONDS` (or ``poll_interval``).
+
+    :param poll_interval: Seconds between two polls.
+    :param errors: Failures in a row, the last one included (>= 1).
+    :param exc: The last failure.
+    """
+    delay = poll_interval * 2 ** (errors - 1)
+    if isinstance(exc, OneInboxRateLimitError) and exc.retry_after:
+        delay = max(delay, exc.retry_after)
+    return min(delay, max(MAX_ERROR_BACKOFF_SECONDS, poll_interval))
 
 
 class CallWatch:
@@ -52,6 +71,8 @@ class CallWatch:
         self.max_consecutive_errors = max_consecutive_errors
         self.log = log
         self.call: dict[str, Any] | None = None
+        self.agent_id: str | None = None
+        self.polled = False
         self.errors = 0
         self._delay = poll_interval
         self._ended_seen_at: float | None = None
@@ -64,6 +85,8 @@ class CallWatch:
         :param call: The record returned by ``GET /v1/calls/{id}``.
         """
         status = call.get("status")
+        self.agent_id = call.get("agent_id") or self.agent_id
+        self.polled = True
         # A running call's record matters only for a timeout's status: keep little per waiting call.
         kept = call if OneInboxCallStatus.is_terminal(status) else {"id": call.get("id"), "status": status}
         self.call, self.errors, self._delay = kept, 0, self.poll_interval
@@ -96,15 +119,13 @@ class CallWatch:
 
         :param exc: The error the hook raised.
         """
+        self.polled = True
         if not exc.transient:
             return self.error_event(exc, permanent=True)
         self.errors += 1
         if self.errors > self.max_consecutive_errors:
             return self.error_event(exc, permanent=False)
-        delay = self.poll_interval * 2 ** (self.errors - 1)
-        if isinstance(exc, OneInboxRateLimitError) and exc.retry_after:
-            delay = max(delay, exc.retry_after)
-        self._delay = min(delay, max(MAX_ERROR_BACKOFF_SECONDS, self.poll_interval))
+        self._delay = error_backoff(self.poll_interval, self.errors, exc)
         self.log.warning(
             "Polling OneInbox call %s failed (%d in a row, %d tolerated); next try in %.1fs: %s",
             self.call_id,
@@ -127,14 +148,24 @@ class CallWatch:
             delay = min(delay, max(self.deadline - time.time(), 0.0))
         return delay
 
-    def next_delay(self) -> tuple[float, dict[str, Any] | None]:
-        """Seconds to sleep before the next poll, never past the deadline; or the event if it has passed."""
+    @property
+    def ended(self) -> bool:
+        """Whether the call has been seen ``completed`` or ``failed``."""
+        return self.call is not None and OneInboxCallStatus.is_terminal(self.call.get("status"))
+
+    def next_delay(self, slack: float = 0.0) -> tuple[float, dict[str, Any] | None]:
+        """
+        Seconds to sleep before the next poll, never past the deadline; or the event if it has passed.
+
+        :param slack: Seconds added to the pause (not past the deadline), e.g. for a shared
+            poller's answer.
+        """
         if self.deadline is None:
-            return self._delay, None
+            return self._delay + slack, None
         left = self.deadline - time.time()
         if left > 0:
-            return min(self._delay, left), None
-        if self.call is not None and OneInboxCallStatus.is_terminal(self.call.get("status")):
+            return min(self._delay + slack, left), None
+        if self.call is not None and self.ended:
             # The call itself ended in time; only its analysis is late.
             return 0.0, self.success_event(self.call, analysis_missing=True)
         status = self.call.get("status") if self.call else "unknown"
@@ -178,7 +209,7 @@ class CallWatch:
 
 class OneInboxCallTrigger(BaseTrigger):
     """
-    Poll ``GET /v1/calls/{id}`` until the call has ended and its post-call data has arrived.
+    Wait until the call has ended and its post-call data has arrived.
 
     Fires exactly one event, then returns; the event is plain data, safe to deliver twice:
 
@@ -191,12 +222,20 @@ class OneInboxCallTrigger(BaseTrigger):
       permanent error (401/403/404, bad connection), or after more than
       ``max_consecutive_errors`` transient failures (429, 5xx, transport) in a row.
 
+    While the call runs, the trigger learns its status from the process's shared poller for
+    the call's agent (:mod:`~airflow_provider_oneinbox.triggers.shared_poller`): when at
+    least four calls of one agent are waited for in one triggerer, one ``GET /v1/calls/cursor``
+    page answers for up to a hundred of them, post-call data included once the list has shown
+    that it carries it. Otherwise, and whenever the list cannot answer for this call, the
+    trigger reads ``GET /v1/calls/{id}`` itself.
+
     All requests go through one HTTP session for the life of the wait. Request budget per wait:
-    one GET per ``poll_interval`` while the call runs, at most ``analysis_grace_period /
-    poll_interval + 1`` more once it has ended, and at most ``max_consecutive_errors + 1`` failed
-    GETs in a row (each backing off, honouring ``Retry-After``), plus whatever retries the
-    connection's ``max_retries`` allows inside the hook. A status the API does not document
-    (e.g. ``ringing``) counts as still running and is logged once.
+    at most one GET of its own per ``poll_interval`` while the call runs, at most
+    ``analysis_grace_period / poll_interval + 1`` more once it has ended, and at most
+    ``max_consecutive_errors + 1`` failed polls in a row (each backing off, honouring
+    ``Retry-After``), plus whatever retries the connection's ``max_retries`` allows inside the
+    hook. A status the API does not document (e.g. ``ringing``) counts as still running and is
+    logged once.
 
     :meth:`cleanup` runs on every exit, including triggerer restarts, so it never touches the
     call; :meth:`on_kill` (Airflow 3.3+, only when a user kills the task) hangs it up.
@@ -214,6 +253,10 @@ class OneInboxCallTrigger(BaseTrigger):
     :param hang_up_on_kill: Whether :meth:`on_kill` stops a live call.
     :param first_poll_delay: Seconds to pause before the first poll: the worker's check just
         failed (e.g. a 429 whose ``Retry-After`` must be honoured). Capped by ``deadline``.
+    :param agent_id: The call's agent, if known; lets the wait join the shared poller without
+        reading the call first.
+    :param shared_polling: Whether to learn the call's status from the shared poller of the
+        call's agent; ``False`` always polls ``GET /v1/calls/{id}``.
     """
 
     def __init__(
@@ -226,6 +269,8 @@ class OneInboxCallTrigger(BaseTrigger):
         max_consecutive_errors: int = 5,
         hang_up_on_kill: bool = True,
         first_poll_delay: float = 0.0,
+        agent_id: str | None = None,
+        shared_polling: bool = True,
     ) -> None:
         super().__init__()
         self.call_id = call_id
@@ -236,6 +281,8 @@ class OneInboxCallTrigger(BaseTrigger):
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.hang_up_on_kill = bool(hang_up_on_kill)
         self.first_poll_delay = float(first_poll_delay)
+        self.agent_id = agent_id or None
+        self.shared_polling = bool(shared_polling)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the plain keyword arguments that rebuild this trigger."""
@@ -250,11 +297,13 @@ class OneInboxCallTrigger(BaseTrigger):
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "hang_up_on_kill": self.hang_up_on_kill,
                 "first_poll_delay": self.first_poll_delay,
+                "agent_id": self.agent_id,
+                "shared_polling": self.shared_polling,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the call and yield exactly one event (see the class docstring)."""
+        """Wait for the call and yield exactly one event (see the class docstring)."""
         from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
         watch = self._watch()
@@ -262,16 +311,9 @@ class OneInboxCallTrigger(BaseTrigger):
             async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
                 if self.first_poll_delay > 0:
                     await asyncio.sleep(watch.first_delay(self.first_poll_delay))
-                while True:
-                    try:
-                        event = watch.observe(await hook.get_call(self.call_id))
-                    except OneInboxError as exc:
-                        event = watch.observe_error(exc)
-                    if event is None:
-                        delay, event = watch.next_delay()
-                    if event is not None:
-                        break
-                    await asyncio.sleep(delay)
+                event = await self._wait_shared(hook, watch) if self.shared_polling else None
+                if event is None:
+                    event = await self._wait_alone(hook, watch, check_first=not watch.polled)
         except OneInboxError as exc:  # raised opening the session, e.g. an unusable connection
             event = watch.error_event(exc, permanent=not exc.transient)
         except Exception as exc:
@@ -279,6 +321,65 @@ class OneInboxCallTrigger(BaseTrigger):
             self.log.exception("Unexpected error while waiting for OneInbox call %s", self.call_id)
             event = watch.error_event(exc, permanent=False)
         yield TriggerEvent(event)
+
+    async def _check(self, hook: OneInboxAsyncHook, watch: CallWatch) -> dict[str, Any] | None:
+        """Read the call once; the final event, or ``None`` to go on."""
+        try:
+            return watch.observe(await hook.get_call(self.call_id))
+        except OneInboxError as exc:
+            return watch.observe_error(exc)
+
+    async def _wait_alone(
+        self, hook: OneInboxAsyncHook, watch: CallWatch, *, check_first: bool
+    ) -> dict[str, Any]:
+        """Poll ``GET /v1/calls/{id}`` until the wait ends; return its event."""
+        event = await self._check(hook, watch) if check_first else None
+        while event is None:
+            delay, event = watch.next_delay()
+            if event is None:
+                await asyncio.sleep(delay)
+                event = await self._check(hook, watch)
+        return event
+
+    async def _wait_shared(self, hook: OneInboxAsyncHook, watch: CallWatch) -> dict[str, Any] | None:
+        """
+        Wait through the agent's shared poller while the call runs.
+
+        Returns the final event, or ``None`` if the poller cannot serve this wait (the wait
+        has polled by then).
+        """
+        from airflow_provider_oneinbox.triggers import shared_poller
+        from airflow_provider_oneinbox.triggers.shared_poller import SightingKind
+
+        if self.agent_id is None:
+            event = await self._check(hook, watch)
+            if event is not None or watch.agent_id is None:
+                return event
+        agent_id = self.agent_id or watch.agent_id
+        assert agent_id is not None
+        settings = await hook.get_settings()
+        with shared_poller.watching(settings, agent_id, self.poll_interval, self.call_id) as seat:
+            while True:
+                timeout, event = watch.next_delay(slack=self.poll_interval)
+                if event is not None:
+                    return event
+                sighting = await seat.next(timeout)
+                if sighting is None and seat.poller.answering:
+                    continue  # a late round: polling alone now would race it with a GET per call
+                if sighting is None or sighting.kind is SightingKind.UNSEEN:
+                    event = await self._check(hook, watch)
+                elif sighting.kind is SightingKind.ERROR:
+                    assert sighting.error is not None
+                    event = watch.observe_error(sighting.error)
+                elif sighting.kind is SightingKind.FALLBACK:
+                    # Everyone at this poller leaves at once: spread their first own polls.
+                    await asyncio.sleep(random.uniform(0.0, min(self.poll_interval, timeout)))
+                    return await self._check(hook, watch)
+                else:
+                    assert sighting.call is not None
+                    event = watch.observe(sighting.call)
+                if event is not None:
+                    return event
 
     def _watch(self) -> CallWatch:
         return CallWatch(

@@ -1,0 +1,322 @@
+"""
+One list request for many waits: a per-process poller that watches all of an agent's calls.
+
+When many :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger` in one
+triggerer wait for calls of the same agent, polling each call costs one ``GET /v1/calls/{id}``
+per call per interval. :class:`AgentCallPoller` instead reads the agent's calls through
+``GET /v1/calls/cursor?agent_id=`` (newest first) once per interval and hands each waiting
+trigger the record of its call. The list only ever wakes triggers early; it never decides
+alone that a wait failed. A trigger falls back to its own ``GET`` whenever the list cannot
+answer for its call: fewer than :data:`MIN_SHARED_CALLS` calls are waited for, the call was not
+on the pages read, or the API refuses the list request (then the poller steps aside for good
+and its triggers poll per call). A late round (the API is slow, or a 429 is being waited out)
+is waited for, never raced with a GET per call.
+
+The poller keeps nothing that must survive a restart: a restarted trigger joins the poller of
+its new process (starting one if it is the first), or polls alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
+from airflow_provider_oneinbox.status import OneInboxCallStatus
+from airflow_provider_oneinbox.triggers.calls import error_backoff
+
+#: Fewest distinct calls of one agent for which one list page is worth more than a GET each.
+MIN_SHARED_CALLS = 4
+#: Largest page the API serves.
+MAX_PAGE_SIZE = 100
+#: Smallest page asked for (pages are twice the number of calls waited for, within these bounds).
+MIN_PAGE_SIZE = 10
+
+log = logging.getLogger(__name__)
+
+
+class SightingKind(Enum):
+    """What the poller learnt about one call in one round."""
+
+    SEEN = "seen"  #: the call's listed record answers for it
+    UNSEEN = "unseen"  #: not on the pages read, too few calls to list, or ended: read it yourself
+    ERROR = "error"  #: the list request failed transiently; back off as after a failed poll
+    FALLBACK = "fallback"  #: the list cannot serve this agent: poll per call from now on
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """
+    One round's news of one call.
+
+    :param kind: What happened.
+    :param call: The call's record (``SEEN`` only); running calls are cut to ``id`` and ``status``.
+    :param error: The list request's error (``ERROR`` only).
+    """
+
+    kind: SightingKind
+    call: dict[str, Any] | None = None
+    error: OneInboxError | None = None
+
+
+UNSEEN = Sighting(SightingKind.UNSEEN)
+FALLBACK = Sighting(SightingKind.FALLBACK)
+
+
+class Seat:
+    """
+    One trigger's place at a poller: where its sightings arrive.
+
+    :param poller: The poller it sits at.
+    :param call_id: The call the trigger waits for.
+    """
+
+    __slots__ = ("_latest", "_waiter", "call_id", "poller")
+
+    def __init__(self, poller: AgentCallPoller, call_id: str) -> None:
+        self.poller = poller
+        self.call_id = call_id
+        self._latest: Sighting | None = None
+        self._waiter: asyncio.Future[Sighting] | None = None
+
+    def deliver(self, sighting: Sighting) -> None:
+        """
+        Hand over a sighting; the newest one replaces any the trigger has not taken yet.
+
+        :param sighting: The news.
+        """
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(sighting)
+        else:
+            self._latest = sighting
+
+    async def next(self, timeout: float) -> Sighting | None:
+        """
+        The next sighting, or ``None`` if none came within ``timeout`` seconds.
+
+        :param timeout: How long to wait for the poller.
+        """
+        if self._latest is not None:
+            sighting, self._latest = self._latest, None
+            return sighting
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                return await self._waiter
+        except TimeoutError:
+            return None
+        finally:
+            self._waiter = None
+
+
+_Key = tuple[OneInboxSettings, str, float]
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, AgentCallPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class AgentCallPoller:
+    """
+    Reads one agent's calls once per interval and delivers each waiting trigger its call's record.
+
+    One per event loop, connection settings, agent and poll interval; created by the first
+    :func:`watching` block and stopped when the last one ends. Rounds start every
+    ``poll_interval`` (at once if the previous one ran over). A round reads pages of
+    ``GET /v1/calls/cursor?agent_id=`` until every waited-for call was seen, the list ends, or
+    ``2 * ceil(calls / page size) + 1`` pages were read; calls not seen are told to poll
+    themselves. A transient list failure (429, 5xx, transport) is passed to every waiting
+    trigger as a failed poll and the next round backs off (honouring ``Retry-After``); a
+    permanent one (e.g. the endpoint or filter refused) switches every trigger to per-call
+    polling for the poller's life.
+
+    :param conn_id: The OneInbox connection the poller's own hook reads.
+    :param agent_id: The agent whose calls it lists.
+    :param poll_interval: Seconds between two rounds.
+    :param key: Its key in the per-loop registry.
+    """
+
+    def __init__(self, conn_id: str, agent_id: str, poll_interval: float, key: _Key) -> None:
+        self.conn_id = conn_id
+        self.agent_id = agent_id
+        self.poll_interval = poll_interval
+        self.seats: dict[Seat, None] = {}
+        self.rounds = 0
+        self.pages = 0
+        self.broken = False
+        self.lists_post_call_data = False
+        self._key = key
+        self._errors = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(conn_id={self.conn_id!r}, agent_id={self.agent_id!r}, "
+            f"poll_interval={self.poll_interval:g}, waiting={len(self.seats)})"
+        )
+
+    @property
+    def answering(self) -> bool:
+        """
+        Whether a sighting will still come: rounds are running (a late one is busy retrying).
+
+        Every request of a round is bounded by the connection's timeouts and retries.
+        """
+        return not self.broken and self._task is not None and not self._task.done()
+
+    def join(self, call_id: str) -> Seat:
+        """
+        Seat a trigger waiting for ``call_id``; the first one starts the rounds.
+
+        :param call_id: The call it waits for.
+        """
+        seat = Seat(self, call_id)
+        self.seats[seat] = None
+        if self.broken:
+            seat.deliver(FALLBACK)
+        elif self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"OneInbox shared poller for agent {self.agent_id}"
+            )
+        return seat
+
+    def leave(self, seat: Seat) -> None:
+        """
+        Unseat a trigger; the last one stops the rounds and retires the poller.
+
+        :param seat: What :meth:`join` returned.
+        """
+        self.seats.pop(seat, None)
+        if self.seats:
+            return
+        pollers = _POLLERS.get(asyncio.get_running_loop(), {})
+        if pollers.get(self._key) is self:
+            del pollers[self._key]
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+        try:
+            async with OneInboxAsyncHook(oneinbox_conn_id=self.conn_id) as hook:
+                next_round = time.monotonic() + self.poll_interval
+                while self.seats:
+                    await asyncio.sleep(max(next_round - time.monotonic(), 0.0))
+                    delay = await self._round(hook)
+                    if self.broken:
+                        return
+                    next_round = max(next_round + delay, time.monotonic())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # E.g. the connection cannot be read: the triggers can still report that themselves.
+            log.warning("%r stopped (%s); its triggers poll per call.", self, exc)
+            self._step_aside()
+
+    async def _round(self, hook: Any) -> float:
+        """Read the list once and deliver; return the seconds until the next round."""
+        watched: dict[str, list[Seat]] = {}
+        for seat in list(self.seats):
+            watched.setdefault(seat.call_id, []).append(seat)
+        if len(watched) < MIN_SHARED_CALLS:
+            _deliver_all(watched, UNSEEN)
+            return self.poll_interval
+        self.rounds += 1
+        try:
+            await self._scan(hook, watched)
+        except OneInboxError as exc:
+            if not exc.transient:
+                log.warning(
+                    "Listing the calls of agent %s failed for good (%s); its %d waits poll per call.",
+                    self.agent_id,
+                    exc,
+                    len(self.seats),
+                )
+                self._step_aside()
+                return 0.0
+            self._errors += 1
+            _deliver_all(watched, Sighting(SightingKind.ERROR, error=exc))
+            return error_backoff(self.poll_interval, self._errors, exc)
+        self._errors = 0
+        _deliver_all(watched, UNSEEN)
+        return self.poll_interval
+
+    async def _scan(self, hook: Any, watched: dict[str, list[Seat]]) -> None:
+        """Page through the agent's calls, delivering (and removing from ``watched``) each one seen."""
+        page_size = min(MAX_PAGE_SIZE, max(2 * len(watched), MIN_PAGE_SIZE))
+        cursor: str | None = None
+        for _ in range(2 * math.ceil(len(watched) / page_size) + 1):
+            page = await hook.list_calls_cursor(agent_id=self.agent_id, limit=page_size, cursor=cursor)
+            self.pages += 1
+            for item in page.get("items") or ():
+                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                    continue
+                call_id: str = item["id"]
+                seats = watched.pop(call_id, None)
+                if seats:
+                    _deliver_all({call_id: seats}, self._sighting(item))
+            cursor = page.get("next_cursor")
+            if not watched or not page.get("has_more") or not cursor:
+                return
+
+    def _sighting(self, item: dict[str, Any]) -> Sighting:
+        """
+        What to tell the wait of a listed call.
+
+        A running call: its status. An ended one: its listed record if the list is known to carry
+        post-call data (some ended call was listed with its messages and analysis), so a missing
+        analysis means "not yet"; otherwise the wait reads the call itself.
+        """
+        status = item.get("status")
+        if not OneInboxCallStatus.is_terminal(status):
+            return Sighting(SightingKind.SEEN, call={"id": item["id"], "status": status})
+        if item.get("analysis") and item.get("messages"):
+            self.lists_post_call_data = True
+        return Sighting(SightingKind.SEEN, call=item) if self.lists_post_call_data else UNSEEN
+
+    def _step_aside(self) -> None:
+        self.broken = True
+        for seat in list(self.seats):
+            seat.deliver(FALLBACK)
+
+
+def _deliver_all(watched: dict[str, list[Seat]], sighting: Sighting) -> None:
+    for seats in watched.values():
+        for seat in seats:
+            seat.deliver(sighting)
+
+
+@contextlib.contextmanager
+def watching(settings: OneInboxSettings, agent_id: str, poll_interval: float, call_id: str) -> Iterator[Seat]:
+    """
+    Take a seat at this loop's poller for the agent (starting one if needed) for the block.
+
+    :param settings: The connection settings (pollers never mix connections).
+    :param agent_id: The agent the call belongs to.
+    :param poll_interval: Seconds between two polls (pollers never mix intervals).
+    :param call_id: The call to wait for.
+    """
+    key: _Key = (settings, agent_id, poll_interval)
+    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    poller = pollers.get(key)
+    if poller is None:
+        poller = pollers[key] = AgentCallPoller(settings.conn_id, agent_id, poll_interval, key)
+    seat = poller.join(call_id)
+    try:
+        yield seat
+    finally:
+        poller.leave(seat)
+
+
+def active_pollers() -> list[AgentCallPoller]:
+    """The pollers of the running loop (for tests and benchmarks)."""
+    return list(_POLLERS.get(asyncio.get_running_loop(), {}).values())
