@@ -189,6 +189,10 @@ class SimulatorProcess:
         body = {k: v for k, v in {"speed": speed, "analysis_delay": analysis_delay}.items() if v is not None}
         self._admin("POST", "/_sim/configure", json=body)
 
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward by ``seconds``."""
+        self._admin("POST", "/_sim/advance", json={"seconds": seconds})
+
     def requests(self, path_prefix: str | None = None) -> list[dict[str, Any]]:
         """The request log (``method, path, route, status, fault, time``), oldest first."""
         params = {"path_prefix": path_prefix} if path_prefix else None

@@ -205,6 +205,8 @@ def test_secrets_never_leak_from_successful_runs(
     assert len(call_ids) == 1 + len(CAMPAIGN_CONTACTS)
     assert call_ids <= {kwargs["call_id"] for kwargs in trigger_kwargs}, "each wait deferred"
     assert all(set(kwargs) >= {"oneinbox_conn_id", "deadline"} for kwargs in trigger_kwargs)
+    # Each deferred wait names its agent, so it can join the triggerer's shared poller at once.
+    assert all(kwargs["agent_id"] and kwargs["shared_polling"] for kwargs in trigger_kwargs)
     assert any("OneInboxCreateCredentialOperator" in text for text in places["task runs"])
     assert_no_secrets(places)
 

@@ -377,7 +377,16 @@ class OneInboxCallTrigger(BaseTrigger):
                     return await self._check(hook, watch)
                 else:
                     assert sighting.call is not None
-                    event = watch.observe(sighting.call)
+                    call = sighting.call
+                    if (
+                        watch.ended
+                        and not seat.poller.lists_post_call_data
+                        and not post_call_data_ready(call)
+                    ):
+                        # Listed ended twice without its analysis: the list may leave it out.
+                        event = await self._check(hook, watch)
+                    else:
+                        event = watch.observe(call)
                 if event is not None:
                     return event
 

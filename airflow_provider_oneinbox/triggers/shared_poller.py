@@ -48,7 +48,7 @@ class SightingKind(Enum):
     """What the poller learnt about one call in one round."""
 
     SEEN = "seen"  #: the call's listed record answers for it
-    UNSEEN = "unseen"  #: not on the pages read, too few calls to list, or ended: read it yourself
+    UNSEEN = "unseen"  #: not on the pages read, or too few calls to list: read it yourself
     ERROR = "error"  #: the list request failed transiently; back off as after a failed poll
     FALLBACK = "fallback"  #: the list cannot serve this agent: poll per call from now on
 
@@ -152,6 +152,8 @@ class AgentCallPoller:
         self.rounds = 0
         self.pages = 0
         self.broken = False
+        #: Whether some ended call was listed with its messages and analysis: then an ended call
+        #: listed without them has not got them yet, rather than the list leaving them out.
         self.lists_post_call_data = False
         self._key = key
         self._errors = 0
@@ -257,36 +259,34 @@ class AgentCallPoller:
         for _ in range(2 * math.ceil(len(watched) / page_size) + 1):
             page = await hook.list_calls_cursor(agent_id=self.agent_id, limit=page_size, cursor=cursor)
             self.pages += 1
-            for item in page.get("items") or ():
-                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                    continue
-                call_id: str = item["id"]
-                seats = watched.pop(call_id, None)
+            items = [
+                i for i in page.get("items") or () if isinstance(i, dict) and isinstance(i.get("id"), str)
+            ]
+            self.lists_post_call_data = self.lists_post_call_data or any(map(_carries_post_call_data, items))
+            for item in items:
+                seats = watched.pop(item["id"], None)
                 if seats:
-                    _deliver_all({call_id: seats}, self._sighting(item))
+                    _deliver_all({item["id"]: seats}, self._sighting(item))
             cursor = page.get("next_cursor")
             if not watched or not page.get("has_more") or not cursor:
                 return
 
-    def _sighting(self, item: dict[str, Any]) -> Sighting:
-        """
-        What to tell the wait of a listed call.
-
-        A running call: its status. An ended one: its listed record if the list is known to carry
-        post-call data (some ended call was listed with its messages and analysis), so a missing
-        analysis means "not yet"; otherwise the wait reads the call itself.
-        """
+    @staticmethod
+    def _sighting(item: dict[str, Any]) -> Sighting:
+        """What to tell the wait of a listed call: its status while it runs, its record once ended."""
         status = item.get("status")
-        if not OneInboxCallStatus.is_terminal(status):
-            return Sighting(SightingKind.SEEN, call={"id": item["id"], "status": status})
-        if item.get("analysis") and item.get("messages"):
-            self.lists_post_call_data = True
-        return Sighting(SightingKind.SEEN, call=item) if self.lists_post_call_data else UNSEEN
+        if OneInboxCallStatus.is_terminal(status):
+            return Sighting(SightingKind.SEEN, call=item)
+        return Sighting(SightingKind.SEEN, call={"id": item["id"], "status": status})
 
     def _step_aside(self) -> None:
         self.broken = True
         for seat in list(self.seats):
             seat.deliver(FALLBACK)
+
+
+def _carries_post_call_data(item: dict[str, Any]) -> bool:
+    return bool(item.get("analysis") and item.get("messages"))
 
 
 def _deliver_all(watched: dict[str, list[Seat]], sighting: Sighting) -> None:
