@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oneinbox.hooks import api
+from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import shared_poller
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
@@ -98,6 +99,25 @@ def test_a_call_the_list_does_not_show_is_polled_by_its_own_wait(sim: OneInboxSi
     gets = per_call_gets(sim)
     assert gets[f"/v1/calls/{stray}"] >= 3  # read by itself every round
     assert max(gets[f"/v1/calls/{call_id}"] for call_id in listed) <= 1
+
+
+def test_a_list_without_post_call_data_is_never_taken_for_a_missing_analysis(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_list = OneInboxAsyncHook.list_calls_cursor
+
+    async def list_without_post_call_data(self: OneInboxAsyncHook, *args: Any, **kwargs: Any) -> Any:
+        page = await real_list(self, *args, **kwargs)
+        for item in page["items"]:
+            item.update(messages=[], analysis=None, transcript=None)
+        return page
+
+    monkeypatch.setattr(OneInboxAsyncHook, "list_calls_cursor", list_without_post_call_data)
+    call_ids = place_calls(WAITS)
+    # Each call's own record brings the analysis, well before the grace period would give up on it.
+    assert_each_succeeded(asyncio.run(wait_all(triggers_for(call_ids, analysis_grace_period=30))), call_ids)
+    gets = per_call_gets(sim)
+    assert all(1 <= gets[f"/v1/calls/{call_id}"] <= 3 for call_id in call_ids)
 
 
 def test_a_list_the_api_refuses_for_good_switches_every_wait_to_its_own_polls(
