@@ -1,0 +1,113 @@
+"""A mapped campaign's waits share the list requests in a real ``airflow triggerer``, across its restart."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_oneinbox.simulator import OneInboxSimulator
+from tests.test_durability import (
+    AGENT,
+    FROM,
+    TriggererProcess,
+    assert_one_call_and_its_transcript,
+    fail_the_task,
+    instances,
+    wait_until,
+    write_dag,
+)
+
+pytestmark = pytest.mark.airflow_db
+
+NUMBERS = [f"+1415588{i:02d}05" for i in range(8)]  # ends in 05: talks for 600 simulated seconds
+
+
+def test_a_campaign_waits_through_the_shared_poller_of_a_restarted_triggerer(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import airflow.sdk.definitions.dag as sdk_dag
+
+    body = f"""
+OneInboxPlaceCallOperator.partial(
+    task_id="call", agent_id="{AGENT}", from_number="{FROM}", wait_for_completion=True,
+    poll_interval=0.2, analysis_grace_period=2,
+).expand(to_number={NUMBERS!r})
+"""
+    dag = write_dag(load_dag, body)
+    run_task = sdk_dag._run_task
+
+    def run_task_leaving_triggers_to_the_triggerer(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
+        return run_task(ti=ti, task=task, run_triggerer=False)
+
+    monkeypatch.setattr(sdk_dag, "_run_task", run_task_leaving_triggers_to_the_triggerer)
+    sim.configure(speed=2)  # the calls outlive the restart; the test ends them
+    seen: dict[str, Any] = {}
+    failure: list[BaseException] = []
+
+    def list_pages() -> int:
+        return len(sim.requests(method="GET", path_prefix="/v1/calls/cursor"))
+
+    def call_gets() -> Counter[str]:
+        return Counter(r["path"] for r in sim.requests(method="GET", path_prefix="/v1/calls/call_"))
+
+    def restart_the_triggerer_mid_campaign() -> None:
+        first = TriggererProcess(tmp_path / "triggerer-1.log")
+        second: TriggererProcess | None = None
+        try:
+            wait_until(lambda: all(sim.calls_created(n) for n in NUMBERS), 90, "every call")
+            wait_until(lambda: list_pages() >= 5, 60, "the first triggerer's poller")
+            seen["gets_once_shared"] = call_gets()
+            first.shut_down()
+            second = TriggererProcess(tmp_path / "triggerer-2.log")
+            seen["first_exit"] = first.wait()
+            seen["pages_after_shutdown"] = list_pages()
+            wait_until(lambda: list_pages() >= seen["pages_after_shutdown"] + 5, 60, "the second poller")
+            seen["stops_before_the_end"] = len(sim.requests(method="POST", path_prefix="/v1/calls/call_"))
+            sim.advance(700)  # every call ends; analyses follow 3 simulated seconds later
+            wait_until(lambda: not dag_is_running(dag.dag_id), 90, "the campaign")
+        except BaseException as exc:
+            failure.append(exc)
+            seen["logs"] = first.log() + (second.log() if second else "")
+            fail_the_task(dag.dag_id)  # so dag.test() returns
+        finally:
+            first.close()
+            if second is not None:
+                second.close()
+
+    orchestrator = threading.Thread(target=restart_the_triggerer_mid_campaign)
+    orchestrator.start()
+    try:
+        dag_run = dag.test()
+    finally:
+        orchestrator.join(timeout=240)
+        sim.configure(speed=20)
+    if failure:
+        raise AssertionError(f"{failure[0]!r}\n{seen.get('logs', '')}") from failure[0]
+
+    assert seen["first_exit"] == 0
+    assert seen["stops_before_the_end"] == 0  # the restart hung up no call
+    tis = instances(dag_run)
+    assert [(ti.state, ti.try_number) for ti in tis] == [("success", 1)] * len(NUMBERS)
+    for map_index, number in enumerate(NUMBERS):
+        assert_one_call_and_its_transcript(sim, dag_run, number, map_index)
+    # The first waits polled alone until four had deferred; from then on, through both triggerer
+    # lives, the list answered for every call (alone, each would be read every 0.2 s).
+    gets_since = call_gets() - seen["gets_once_shared"]
+    assert len(seen["gets_once_shared"]) == len(NUMBERS)
+    assert max(gets_since.values(), default=0) <= 2, gets_since
+
+
+def dag_is_running(dag_id: str) -> bool:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import State
+    from sqlalchemy import select
+
+    with create_session() as session:
+        states = session.scalars(select(TaskInstance.state).where(TaskInstance.dag_id == dag_id)).all()
+    return not states or any(state not in State.finished for state in states)
