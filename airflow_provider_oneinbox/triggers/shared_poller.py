@@ -27,12 +27,15 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 from airflow_provider_oneinbox.triggers.calls import error_backoff
+
+if TYPE_CHECKING:
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
 #: Fewest distinct calls of one agent for which one list page is worth more than a GET each.
 MIN_SHARED_CALLS = 4
@@ -149,8 +152,6 @@ class AgentCallPoller:
         self.agent_id = agent_id
         self.poll_interval = poll_interval
         self.seats: dict[Seat, None] = {}
-        self.rounds = 0
-        self.pages = 0
         self.broken = False
         #: Whether some ended call was listed with its messages and analysis: then an ended call
         #: listed without them has not got them yet, rather than the list leaving them out.
@@ -224,7 +225,7 @@ class AgentCallPoller:
             log.warning("%r stopped (%s); its triggers poll per call.", self, exc)
             self._step_aside()
 
-    async def _round(self, hook: Any) -> float:
+    async def _round(self, hook: OneInboxAsyncHook) -> float:
         """Read the list once and deliver; return the seconds until the next round."""
         watched: dict[str, list[Seat]] = {}
         for seat in list(self.seats):
@@ -232,7 +233,6 @@ class AgentCallPoller:
         if len(watched) < MIN_SHARED_CALLS:
             _deliver_all(watched, UNSEEN)
             return self.poll_interval
-        self.rounds += 1
         try:
             await self._scan(hook, watched)
         except OneInboxError as exc:
@@ -252,13 +252,12 @@ class AgentCallPoller:
         _deliver_all(watched, UNSEEN)
         return self.poll_interval
 
-    async def _scan(self, hook: Any, watched: dict[str, list[Seat]]) -> None:
+    async def _scan(self, hook: OneInboxAsyncHook, watched: dict[str, list[Seat]]) -> None:
         """Page through the agent's calls, delivering (and removing from ``watched``) each one seen."""
         page_size = min(MAX_PAGE_SIZE, max(2 * len(watched), MIN_PAGE_SIZE))
         cursor: str | None = None
         for _ in range(2 * math.ceil(len(watched) / page_size) + 1):
             page = await hook.list_calls_cursor(agent_id=self.agent_id, limit=page_size, cursor=cursor)
-            self.pages += 1
             items = [
                 i for i in page.get("items") or () if isinstance(i, dict) and isinstance(i.get("id"), str)
             ]
