@@ -500,6 +500,57 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
 
 
+def run_with_triggerer_processes(
+    dag: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    script: Callable[[Callable[[], TriggererProcess]], None],
+    timeout: float = 180,
+) -> Any:
+    """
+    ``dag.test()``, its triggers left to real ``airflow triggerer`` processes that ``script``
+    starts (with the function it is given) and stops, from another thread.
+
+    Every triggerer is closed at the end. If ``script`` fails, the DAG's tasks are failed so that
+    ``dag.test()`` returns, and the failure is raised with the triggerers' logs.
+    """
+    import airflow.sdk.definitions.dag as sdk_dag
+
+    run_task = sdk_dag._run_task
+
+    def run_task_leaving_triggers_to_the_triggerer(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
+        return run_task(ti=ti, task=task, run_triggerer=False)
+
+    monkeypatch.setattr(sdk_dag, "_run_task", run_task_leaving_triggers_to_the_triggerer)
+    triggerers: list[TriggererProcess] = []
+    failure: list[BaseException] = []
+
+    def start_triggerer() -> TriggererProcess:
+        triggerers.append(TriggererProcess(tmp_path / f"triggerer-{len(triggerers) + 1}.log"))
+        return triggerers[-1]
+
+    def orchestrate() -> None:
+        try:
+            script(start_triggerer)
+        except BaseException as exc:
+            failure.append(exc)
+            fail_the_task(dag.dag_id)  # so dag.test() returns
+        finally:
+            for triggerer in triggerers:
+                triggerer.close()
+
+    orchestrator = threading.Thread(target=orchestrate)
+    orchestrator.start()
+    try:
+        dag_run = dag.test()
+    finally:
+        orchestrator.join(timeout=timeout)
+    if failure:
+        logs = "".join(triggerer.log() for triggerer in triggerers)
+        raise AssertionError(f"{failure[0]!r}\n{logs}") from failure[0]
+    return dag_run
+
+
 def test_a_real_triggerer_restarted_mid_call_resumes_the_wait(
     sim: OneInboxSimulator, load_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -508,61 +559,35 @@ def test_a_real_triggerer_restarted_mid_call_resumes_the_wait(
     in ``airflow triggerer`` processes; the first is shut down (SIGTERM) mid-call, a second one
     takes the trigger over, and the task resumes from its event.
     """
-    import airflow.sdk.definitions.dag as sdk_dag
-
     to = "+14155550105"  # talks for 600 simulated seconds: it outlives the restart
     body = (
         f'OneInboxPlaceCallOperator(task_id="call", agent_id="{AGENT}", to_number="{to}", '
         f'from_number="{FROM}", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2)'
     )
     dag = write_dag(load_dag, body)
-    run_task = sdk_dag._run_task
-
-    def run_task_leaving_triggers_to_the_triggerer(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
-        return run_task(ti=ti, task=task, run_triggerer=False)
-
-    monkeypatch.setattr(sdk_dag, "_run_task", run_task_leaving_triggers_to_the_triggerer)
     seen: dict[str, Any] = {}
-    failure: list[BaseException] = []
 
     def gets(call_id: str) -> int:
         return len(sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}"))
 
-    def restart_the_triggerer_mid_call() -> None:
-        first = TriggererProcess(tmp_path / "triggerer-1.log")
-        second: TriggererProcess | None = None
-        try:
-            wait_until(lambda: sim.calls_created(to), 60, "the call")
-            (call,) = calls_to(to)
-            call_id = seen["call_id"] = call["id"]
-            # The worker reads the call once before deferring; more GETs come from the triggerer.
-            wait_until(lambda: gets(call_id) >= 4, 60, "the first triggerer to poll the call")
-            first.shut_down()
-            # A new triggerer starts meanwhile; it takes the trigger over once the first has exited.
-            second = TriggererProcess(tmp_path / "triggerer-2.log")
-            seen["first_exit"] = first.wait()
-            seen["after_shutdown"] = calls_to(to)[0]
-            seen["gets_after_shutdown"] = gets(call_id)
-            wait_until(lambda: gets(call_id) >= seen["gets_after_shutdown"] + 3, 60, "the second triggerer")
-            sim.advance(700)  # the call ends; its analysis follows 3 simulated seconds later
-            wait_until(lambda: the_only_task_instance(dag.dag_id).state == "success", 60, "the task")
-        except BaseException as exc:
-            failure.append(exc)
-            seen["logs"] = first.log() + (second.log() if second else "")
-            fail_the_task(dag.dag_id)  # so dag.test() returns
-        finally:
-            first.close()
-            if second is not None:
-                second.close()
+    def restart_the_triggerer_mid_call(start_triggerer: Callable[[], TriggererProcess]) -> None:
+        first = start_triggerer()
+        wait_until(lambda: sim.calls_created(to), 60, "the call")
+        (call,) = calls_to(to)
+        call_id = seen["call_id"] = call["id"]
+        # The worker reads the call once before deferring; more GETs come from the triggerer.
+        wait_until(lambda: gets(call_id) >= 4, 60, "the first triggerer to poll the call")
+        first.shut_down()
+        # A new triggerer starts meanwhile; it takes the trigger over once the first has exited.
+        start_triggerer()
+        seen["first_exit"] = first.wait()
+        seen["after_shutdown"] = calls_to(to)[0]
+        seen["gets_after_shutdown"] = gets(call_id)
+        wait_until(lambda: gets(call_id) >= seen["gets_after_shutdown"] + 3, 60, "the second triggerer")
+        sim.advance(700)  # the call ends; its analysis follows 3 simulated seconds later
+        wait_until(lambda: the_only_task_instance(dag.dag_id).state == "success", 60, "the task")
 
-    orchestrator = threading.Thread(target=restart_the_triggerer_mid_call)
-    orchestrator.start()
-    try:
-        dag_run = dag.test()
-    finally:
-        orchestrator.join(timeout=120)
-    if failure:
-        raise AssertionError(f"{failure[0]!r}\n{seen.get('logs', '')}") from failure[0]
+    dag_run = run_with_triggerer_processes(dag, monkeypatch, tmp_path, restart_the_triggerer_mid_call)
 
     assert seen["first_exit"] == 0
     assert seen["after_shutdown"]["status"] == "in_progress"  # the shutdown left the call alone

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +16,8 @@ from tests.test_durability import (
     TriggererProcess,
     assert_one_call_and_its_transcript,
     calls_to,
-    fail_the_task,
     instances,
+    run_with_triggerer_processes,
     wait_until,
     write_dag,
 )
@@ -31,8 +30,6 @@ NUMBERS = [f"+1415588{i:02d}05" for i in range(8)]  # ends in 05: talks for 600 
 def test_a_campaign_waits_through_the_shared_poller_of_a_restarted_triggerer(
     sim: OneInboxSimulator, load_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import airflow.sdk.definitions.dag as sdk_dag
-
     body = f"""
 OneInboxPlaceCallOperator.partial(
     task_id="call", agent_id="{AGENT}", from_number="{FROM}", wait_for_completion=True,
@@ -40,15 +37,8 @@ OneInboxPlaceCallOperator.partial(
 ).expand(to_number={NUMBERS!r})
 """
     dag = write_dag(load_dag, body)
-    run_task = sdk_dag._run_task
-
-    def run_task_leaving_triggers_to_the_triggerer(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
-        return run_task(ti=ti, task=task, run_triggerer=False)
-
-    monkeypatch.setattr(sdk_dag, "_run_task", run_task_leaving_triggers_to_the_triggerer)
     sim.configure(speed=2)  # the calls outlive the restart; the test ends them
     seen: dict[str, Any] = {}
-    failure: list[BaseException] = []
 
     def list_pages() -> int:
         return len(sim.requests(method="GET", path_prefix="/v1/calls/cursor"))
@@ -58,42 +48,29 @@ OneInboxPlaceCallOperator.partial(
         ours = seen["call_paths"]
         return Counter(r["path"] for r in sim.requests(method="GET") if r["path"] in ours)
 
-    def restart_the_triggerer_mid_campaign() -> None:
-        first = TriggererProcess(tmp_path / "triggerer-1.log")
-        second: TriggererProcess | None = None
-        try:
-            wait_until(lambda: all(sim.calls_created(n) for n in NUMBERS), 90, "every call")
-            seen["call_paths"] = {f"/v1/calls/{call['id']}" for n in NUMBERS for call in calls_to(n)}
-            wait_until(lambda: states(dag.dag_id) == ["deferred"] * len(NUMBERS), 60, "every wait to defer")
-            pages = list_pages()
-            wait_until(lambda: list_pages() >= pages + 10, 60, "the first triggerer's poller")
-            seen["gets_once_shared"] = call_gets()
-            first.shut_down()
-            second = TriggererProcess(tmp_path / "triggerer-2.log")
-            seen["first_exit"] = first.wait()
-            seen["pages_after_shutdown"] = list_pages()
-            wait_until(lambda: list_pages() >= seen["pages_after_shutdown"] + 5, 60, "the second poller")
-            seen["stops_before_the_end"] = len(sim.requests(method="POST", path_prefix="/v1/calls/call_"))
-            sim.advance(700)  # every call ends; analyses follow 3 simulated seconds later
-            wait_until(lambda: states(dag.dag_id) == ["success"] * len(NUMBERS), 90, "the campaign")
-        except BaseException as exc:
-            failure.append(exc)
-            seen["logs"] = first.log() + (second.log() if second else "")
-            fail_the_task(dag.dag_id)  # so dag.test() returns
-        finally:
-            first.close()
-            if second is not None:
-                second.close()
+    def restart_the_triggerer_mid_campaign(start_triggerer: Callable[[], TriggererProcess]) -> None:
+        first = start_triggerer()
+        wait_until(lambda: all(sim.calls_created(n) for n in NUMBERS), 90, "every call")
+        seen["call_paths"] = {f"/v1/calls/{call['id']}" for n in NUMBERS for call in calls_to(n)}
+        wait_until(lambda: states(dag.dag_id) == ["deferred"] * len(NUMBERS), 60, "every wait to defer")
+        pages = list_pages()
+        wait_until(lambda: list_pages() >= pages + 10, 60, "the first triggerer's poller")
+        seen["gets_once_shared"] = call_gets()
+        first.shut_down()
+        start_triggerer()
+        seen["first_exit"] = first.wait()
+        seen["pages_after_shutdown"] = list_pages()
+        wait_until(lambda: list_pages() >= seen["pages_after_shutdown"] + 5, 60, "the second poller")
+        seen["stops_before_the_end"] = len(sim.requests(method="POST", path_prefix="/v1/calls/call_"))
+        sim.advance(700)  # every call ends; analyses follow 3 simulated seconds later
+        wait_until(lambda: states(dag.dag_id) == ["success"] * len(NUMBERS), 90, "the campaign")
 
-    orchestrator = threading.Thread(target=restart_the_triggerer_mid_campaign)
-    orchestrator.start()
     try:
-        dag_run = dag.test()
+        dag_run = run_with_triggerer_processes(
+            dag, monkeypatch, tmp_path, restart_the_triggerer_mid_campaign, timeout=240
+        )
     finally:
-        orchestrator.join(timeout=240)
         sim.configure(speed=20)
-    if failure:
-        raise AssertionError(f"{failure[0]!r}\n{seen.get('logs', '')}") from failure[0]
 
     assert seen["first_exit"] == 0
     assert seen["stops_before_the_end"] == 0  # the restart hung up no call
