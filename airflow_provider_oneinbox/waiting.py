@@ -154,25 +154,29 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
             log=self.log,
         )
 
-    def _wait_for_call(self, context: Context, hook: OneInboxHook, call_id: str) -> dict[str, Any]:
+    def _wait_for_call(
+        self, context: Context, hook: OneInboxHook, call_id: str, call: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """
         Wait for ``call_id`` to end and return its result: defer, or poll here if not deferrable.
 
-        The status is checked once first, so a call that has already ended finishes at once.
+        :param call: The call's record, if the caller has just read it; otherwise it is read here
+            once first. Either way a call that has already ended finishes at once.
         """
         deadline = self._deadline(context)
         self._awaited_call_id = call_id
-        # A failed check is the wait's first failed poll: back off before the next one, at least
-        # a poll_interval, and at least what a 429 asked for (the trigger would otherwise poll at once).
         first_delay = 0.0
-        try:
-            call = hook.get_call(call_id)
-        except OneInboxError as exc:
-            if not exc.transient:
-                raise airflow_error(exc, f"Reading OneInbox call {call_id}") from None
-            self.log.warning("Could not read call %s yet (%s); waiting anyway.", call_id, exc)
-            call = None
-            first_delay = max(self.wait_poll_interval, getattr(exc, "retry_after", None) or 0.0)
+        if call is None:
+            try:
+                call = hook.get_call(call_id)
+            except OneInboxError as exc:
+                if not exc.transient:
+                    raise airflow_error(exc, f"Reading OneInbox call {call_id}") from None
+                self.log.warning("Could not read call %s yet (%s); waiting anyway.", call_id, exc)
+                from airflow_provider_oneinbox.triggers.calls import error_backoff
+
+                # The wait's first failed poll: back off before the next (honouring a 429's Retry-After).
+                first_delay = error_backoff(self.wait_poll_interval, 1, exc)
         if call is not None and post_call_data_ready(call):
             return self._finish_success(context, call, analysis_missing=False)
         if not self.deferrable:

@@ -29,6 +29,7 @@ from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 from airflow_provider_oneinbox.operators.credentials import OneInboxCreateCredentialOperator
 from airflow_provider_oneinbox.operators.phone_numbers import OneInboxRegisterPhoneNumberOperator
 from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
+from airflow_provider_oneinbox.validation import E164_PATTERN
 
 AGENT_ID = os.environ.get("ONEINBOX_AGENT_ID", "agt_sales")
 FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+15557010000")
@@ -43,7 +44,7 @@ with DAG(
     tags=["oneinbox", "example"],
     doc_md=__doc__,
     params={
-        "to_number": Param("+15557010001", type="string", pattern=r"^\+[1-9]\d{1,14}$"),
+        "to_number": Param("+15557010001", type="string", pattern=E164_PATTERN.pattern),
         "customer_name": Param("Sama", type="string"),
         "order_id": Param("ORD-001", type="string"),
     },

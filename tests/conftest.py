@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import importlib.util
@@ -9,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,3 +131,13 @@ def task_xcoms(dag_run: Any, task_id: str, key: str = "return_value") -> list[An
         (ti for ti in dag_run.get_task_instances() if ti.task_id == task_id), key=lambda ti: ti.map_index
     )
     return [ti.xcom_pull(task_ids=task_id, key=key, map_indexes=ti.map_index) for ti in tis]
+
+
+async def eventually(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """``condition()`` once it is truthy, checked every 50 ms on the running loop; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value

@@ -307,16 +307,29 @@ def test_bad_settings_are_refused_at_init(arguments: dict[str, Any], match: str)
         )
 
 
-def test_with_the_search_off_a_retry_fails_rather_than_dial_again(
-    sim: OneInboxSimulator, load_dag: Callable[..., Any]
+@pytest.mark.parametrize(
+    ("operator", "fault", "tries"),
+    [
+        # The POST's answer is lost: the call may exist and no search may look, so fail at once.
+        ("OneInboxPlaceCallOperator", {"lose_create_response": 1}, 1),
+        # The worker dies before saving the id: the retry cannot rule out the call, so it fails.
+        ("CrashBeforeSavingTheId", {}, 2),
+    ],
+)
+def test_with_the_search_off_an_uncertain_call_fails_rather_than_dial_again(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], operator: str, fault: dict[str, int], tries: int
 ) -> None:
-    """reattach_search_limit=0 cannot rule out an earlier call, so the retry must not dial."""
+    """reattach_search_limit=0 cannot rule out an earlier call, so nothing may dial again."""
     to = "+14155550141"
-    sim.set_faults(lose_create_response=1)
-    dag_run = run_dag(
-        load_dag, place_call(to, "reattach_search_limit=0, retries=1, retry_delay=timedelta(0)")
+    sim.set_faults(**fault)
+    body = (
+        f'{operator}(task_id="call", agent_id="agt_sales", to_number="{to}", from_number="{FROM}", '
+        "reattach_search_limit=0, retries=1, retry_delay=timedelta(0))"
     )
+    dag_run = run_dag(load_dag, body, prelude=CRASHING_OPERATORS)
     (ti,) = instances(dag_run)
-    assert (ti.state, ti.try_number) == ("failed", 2)
+    if not HAS_TASK_STATE_STORE and operator == "CrashBeforeSavingTheId":
+        tries = 2  # without a store, every retry is in that position anyway
+    assert (ti.state, ti.try_number) == ("failed", tries)
     assert sim.calls_created(to) == 1
     assert sim.requests(method="GET", path_prefix="/v1/calls/cursor") == []

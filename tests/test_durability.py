@@ -38,7 +38,7 @@ from airflow_provider_oneinbox.operators.calls import (
 from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
-from tests.conftest import task_xcoms
+from tests.conftest import eventually, task_xcoms
 
 pytestmark = pytest.mark.airflow_db
 
@@ -412,6 +412,7 @@ def test_a_triggerer_restart_mid_call_resumes_the_wait_and_never_hangs_up(
     sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     to = "+14155550143"
+    sim.configure(speed=2)  # the call outlives the restart; the test ends it
     with OneInboxHook() as hook:
         call_id = hook.create_call(agent_id=AGENT, to_number=to, from_number=FROM)["id"]
     first = OneInboxCallTrigger(
@@ -429,13 +430,17 @@ def test_a_triggerer_restart_mid_call_resumes_the_wait_and_never_hangs_up(
     async def restart_mid_call() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         before = InProcessTriggerer()
         before.start(first)
-        while len(sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}")) < 3:
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: len(sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}")) >= 3,
+            30,
+            "the first triggerer's polls",
+        )
         await before.stop(user_action=False)  # the triggerer shuts down
         assert before.events() == []
         during = await asyncio.to_thread(calls_to, to)
         after = InProcessTriggerer()  # a new triggerer picks the trigger up
         after.start(as_the_triggerer_rebuilds_it(first), trigger_id=2)
+        await asyncio.to_thread(sim.advance, 700)  # the call ends; its analysis follows
         return during[0], await after.finished(timeout=30)
 
     during, events = asyncio.run(restart_mid_call())
@@ -560,6 +565,7 @@ def test_a_real_triggerer_restarted_mid_call_resumes_the_wait(
     takes the trigger over, and the task resumes from its event.
     """
     to = "+14155550105"  # talks for 600 simulated seconds: it outlives the restart
+    sim.configure(speed=2)  # 300 real seconds, however slowly the triggerers start; the test ends it
     body = (
         f'OneInboxPlaceCallOperator(task_id="call", agent_id="{AGENT}", to_number="{to}", '
         f'from_number="{FROM}", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2)'

@@ -58,8 +58,9 @@ class ApiRequest:
     method: str
     path: str
     params: Mapping[str, str] | None = None
-    json: Mapping[str, Any] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # Bodies carry carrier keys and SIP passwords: never in a repr (e.g. a retry state's).
+    json: Mapping[str, Any] | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     repeat_safe: bool = True
     unsafe_note: str = MAY_HAVE_TAKEN_EFFECT
 

@@ -55,6 +55,16 @@ def call_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int)
     return f"airflow-{digest[:32]}"
 
 
+def _may_have_placed(exc: OneInboxError) -> bool:
+    """Whether a failed ``POST /v1/calls`` may have created the call all the same."""
+    if isinstance(exc, OneInboxTransportError):
+        return exc.request_sent
+    if isinstance(exc, OneInboxServerError):
+        return True
+    # A 2xx answer the hook could not read (not JSON, not an object): the call was created.
+    return type(exc) is OneInboxError and (exc.status_code is None or 200 <= exc.status_code < 300)
+
+
 class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     """
     Place an outbound OneInbox call, at most once per task instance, and optionally wait for it.
@@ -211,7 +221,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         self._push_call_ref(context, hook, call_id)
         if not self.wait_for_completion:
             return call_id
-        return self._wait_for_call(context, hook, call_id)
+        return self._wait_for_call(context, hook, call_id, call)
 
     def _validated_request(self) -> dict[str, Any]:
         """The ``create_call`` arguments, checked after templating and before any request."""
@@ -319,29 +329,38 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         try:
             call = hook.create_call(**arguments, idempotency_key=key)
         except OneInboxError as exc:
-            uncertain = isinstance(exc, OneInboxServerError) or (
-                isinstance(exc, OneInboxTransportError) and exc.request_sent
-            )
-            if not uncertain:
+            if not _may_have_placed(exc):
                 raise airflow_error(exc, f"Placing the call to {request['to_number']}") from None
-            self.log.warning("Placing the call failed after it may have been sent (%s); looking for it.", exc)
-            try:
-                found = (
-                    self._search_placed_call(hook, key, request["agent_id"])
-                    if self.reattach_search_limit
-                    else None
-                )
-            except OneInboxError as search_exc:
-                self.log.warning("Looking for the call failed too: %s", search_exc)
-            if found is not None:
-                return found
-            raise AirflowException(
-                f"Placing the call to {request['to_number']} failed ({exc}): the call may or may not "
-                f"have been placed, and it was not found. A retry of this task looks for it (metadata "
-                f"{IDEMPOTENCY_METADATA_KEY}={key}) before dialling again."
-            ) from None
+            return self._find_uncertain_call(hook, request, key, str(exc))
+        if not call.get("id"):
+            return self._find_uncertain_call(hook, request, key, "the API answered without a call id")
         self.log.info("Placed call %s to %s (%s).", call.get("id"), request["to_number"], call.get("status"))
         return call
+
+    def _find_uncertain_call(
+        self, hook: OneInboxHook, request: dict[str, Any], key: str, failure: str
+    ) -> dict[str, Any]:
+        """After a create that may have placed the call: the call if a search finds it, else fail the try."""
+        self.log.warning("Placing the call failed after it may have been sent (%s); looking for it.", failure)
+        if self.reattach_search_limit == 0:
+            raise AirflowFailException(
+                f"Placing the call to {request['to_number']} failed ({failure}): the call may or may not "
+                f"have been placed, and reattach_search_limit=0 turns the search off, so a retry could not "
+                f"rule it out either. Not retried, so the number is not rung twice (metadata "
+                f"{IDEMPOTENCY_METADATA_KEY}={key})."
+            )
+        found = None
+        try:
+            found = self._search_placed_call(hook, key, request["agent_id"])
+        except OneInboxError as search_exc:
+            self.log.warning("Looking for the call failed too: %s", search_exc)
+        if found is not None:
+            return found
+        raise AirflowException(
+            f"Placing the call to {request['to_number']} failed ({failure}): the call may or may not "
+            f"have been placed, and it was not found. A retry of this task looks for it (metadata "
+            f"{IDEMPOTENCY_METADATA_KEY}={key}) before dialling again."
+        )
 
 
 class OneInboxStopCallOperator(OneInboxBaseOperator):
