@@ -230,7 +230,9 @@ def summarize(side: str, n: int, raw: dict[str, Any], settings: Settings) -> dic
         if entry["status"] != 200:
             bad_status += 1
     latencies: list[float] = []
-    waited = 0.0  # seconds of waiting, over every successful wait
+    # Seconds from each wait's start to its call's analysis: the same for every side, however
+    # fast each one notices (so a side that falls behind gets no larger denominator).
+    owed = sum(max(0.0, raw["ready"][c["call_id"]] - c["start"]) for c in worker["calls"])
     over_budget = 0
     failed_waits: list[str] = []
     request_counts: list[int] = []
@@ -244,7 +246,6 @@ def summarize(side: str, n: int, raw: dict[str, Any], settings: Settings) -> dic
             continue
         ready = raw["ready"][call_id]
         latencies.append(events[0]["t"] - ready)
-        waited += events[0]["t"] - call["start"]
         if request_counts[-1] > math.ceil((ready - call["start"]) / settings.poll_interval) + 2:
             over_budget += 1
     rss_peak = worker["rss_peak_sampled"]
@@ -266,7 +267,7 @@ def summarize(side: str, n: int, raw: dict[str, Any], settings: Settings) -> dic
         "cpu_per_1000_polls": cpu / polls * 1000 if polls else math.nan,
         "cpu_ms_per_call": cpu / n * 1000,
         # Per poll a per-call poller owes (one per call per interval), whatever each side sends.
-        "cpu_per_1000_intervals": cpu / (waited / settings.poll_interval) * 1000 if waited else math.nan,
+        "cpu_per_1000_intervals": cpu / (owed / settings.poll_interval) * 1000 if owed else math.nan,
         "simulator_cpu_per_1000_polls": raw["simulator_cpu_seconds"] / polls * 1000 if polls else math.nan,
         "rss_baseline_mb": worker["rss_baseline"] / 2**20,
         "rss_peak_mb": rss_peak / 2**20,
@@ -627,7 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     output.write_text(json.dumps(document, indent=1, default=str))
     plots = [output.with_suffix(".png")]
-    if not args.quick and not args.no_readme_plot:
+    # The README's plot shows the full default run only.
+    default_run = settings_from(build_parser().parse_args([]), []) == settings
+    if default_run and not args.no_readme_plot:
         plots.append(README_PLOT)
     plot(rows, settings, plots)
     print(

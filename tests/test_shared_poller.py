@@ -139,18 +139,29 @@ def test_a_rate_limited_list_backs_off_without_a_stampede_of_own_polls(sim: OneI
     sim.set_faults(rate_limit_ratio=1.0, retry_after=0.3, only_paths=[LIST_PATH])
 
     async def scenario() -> list[list[dict[str, Any]]]:
-        waits = asyncio.ensure_future(wait_all(triggers_for(call_ids, max_consecutive_errors=20)))
+        waits = asyncio.ensure_future(wait_all(triggers_for(call_ids, max_consecutive_errors=1)))
         await asyncio.sleep(2.5)
         during = sum(per_call_gets(sim).values())
         limited = [r for r in list_requests(sim) if r["status"] == 429]
         sim.clear_faults()
         results = await waits
-        assert during == 0  # a failed list round is a failed poll for every wait, not a cue to GET
+        assert during == 0  # a failed list round is waited out, not raced with a GET per wait
         # The hook's own retries honour Retry-After (0.3 s) and rounds back off: few list requests.
         assert 2 <= len(limited) <= 12
         return results
 
     assert_each_succeeded(asyncio.run(scenario()), call_ids)
+
+
+def test_a_list_that_keeps_failing_hands_the_waits_back_to_their_own_polls(sim: OneInboxSimulator) -> None:
+    call_ids = place_calls(WAITS)
+    sim.set_faults(server_error_ratio=1.0, only_paths=[LIST_PATH])  # only the list is down
+    # Failed list rounds spend no wait's error budget: even waits that tolerate just one failure finish.
+    results = asyncio.run(wait_all(triggers_for(call_ids, max_consecutive_errors=1)))
+    assert_each_succeeded(results, call_ids)
+    assert any(r["status"] == 503 for r in list_requests(sim)), "the list was tried"
+    gets = per_call_gets(sim)
+    assert all(gets[f"/v1/calls/{call_id}"] >= 1 for call_id in call_ids)  # then each read its own call
 
 
 def test_waits_cancelled_by_a_restart_rejoin_a_new_poller_and_finish(sim: OneInboxSimulator) -> None:

@@ -80,7 +80,8 @@ async def new_session(settings: OneInboxSettings) -> aiohttp.ClientSession:
     """
     return aiohttp.ClientSession(
         headers=settings.headers(),
-        timeout=aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout),
+        # sock_connect, not connect: waiting for a free pooled connection is queueing, not a failure.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout, sock_read=settings.timeout),
         connector=aiohttp.TCPConnector(ssl=await ssl_option(settings), limit=SESSION_CONNECTION_LIMIT),
     )
 

@@ -72,8 +72,9 @@ class CallWatch:
         self.log = log
         self.call: dict[str, Any] | None = None
         self.agent_id: str | None = None
-        self.polled = False
         self.errors = 0
+        #: ``time.monotonic()`` before which a poll would ignore the last failure's backoff.
+        self.retry_at = 0.0
         self._delay = poll_interval
         self._ended_seen_at: float | None = None
         self._unknown_logged: set[str] = set()
@@ -85,8 +86,10 @@ class CallWatch:
         :param call: The record returned by ``GET /v1/calls/{id}``.
         """
         status = call.get("status")
+        if self.ended and not OneInboxCallStatus.is_terminal(status):
+            return None  # an older record (e.g. listed before the last read): ended is final
         self.agent_id = call.get("agent_id") or self.agent_id
-        self.polled = True
+        self.retry_at = 0.0
         # A running call's record matters only for a timeout's status: keep little per waiting call.
         kept = call if OneInboxCallStatus.is_terminal(status) else {"id": call.get("id"), "status": status}
         self.call, self.errors, self._delay = kept, 0, self.poll_interval
@@ -119,13 +122,13 @@ class CallWatch:
 
         :param exc: The error the hook raised.
         """
-        self.polled = True
         if not exc.transient:
             return self.error_event(exc, permanent=True)
         self.errors += 1
         if self.errors > self.max_consecutive_errors:
             return self.error_event(exc, permanent=False)
         self._delay = error_backoff(self.poll_interval, self.errors, exc)
+        self.retry_at = time.monotonic() + self._delay
         self.log.warning(
             "Polling OneInbox call %s failed (%d in a row, %d tolerated); next try in %.1fs: %s",
             self.call_id,
@@ -313,7 +316,7 @@ class OneInboxCallTrigger(BaseTrigger):
                     await asyncio.sleep(watch.first_delay(self.first_poll_delay))
                 event = await self._wait_shared(hook, watch) if self.shared_polling else None
                 if event is None:
-                    event = await self._wait_alone(hook, watch, check_first=not watch.polled)
+                    event = await self._wait_alone(hook, watch, check_first=not self.shared_polling)
         except OneInboxError as exc:  # raised opening the session, e.g. an unusable connection
             event = watch.error_event(exc, permanent=not exc.transient)
         except Exception as exc:
@@ -345,8 +348,8 @@ class OneInboxCallTrigger(BaseTrigger):
         """
         Wait through the agent's shared poller while the call runs.
 
-        Returns the final event, or ``None`` if the poller cannot serve this wait (the wait
-        has polled by then).
+        Returns the final event, or ``None`` once the poller has stepped aside (the wait has
+        just read its call then).
         """
         from airflow_provider_oneinbox.triggers import shared_poller
         from airflow_provider_oneinbox.triggers.shared_poller import SightingKind
@@ -365,28 +368,22 @@ class OneInboxCallTrigger(BaseTrigger):
                     return event
                 sighting = await seat.next(timeout)
                 if sighting is None and seat.poller.answering:
-                    continue  # a late round: polling alone now would race it with a GET per call
-                if sighting is None or sighting.kind is SightingKind.UNSEEN:
-                    event = await self._check(hook, watch)
-                elif sighting.kind is SightingKind.ERROR:
-                    assert sighting.error is not None
-                    event = watch.observe_error(sighting.error)
-                elif sighting.kind is SightingKind.FALLBACK:
+                    continue  # a late or failed round: the poller retries, backing off, or steps aside
+                if sighting is not None and sighting.kind is SightingKind.FALLBACK:
                     # Everyone at this poller leaves at once: spread their first own polls.
                     await asyncio.sleep(random.uniform(0.0, min(self.poll_interval, timeout)))
                     return await self._check(hook, watch)
+                if (
+                    sighting is not None
+                    and sighting.call is not None
+                    and seat.poller.vouches_for(sighting.call)
+                ):
+                    event = watch.observe(sighting.call)
+                elif time.monotonic() < watch.retry_at:
+                    continue  # this wait's own last read failed: keep to its backoff
                 else:
-                    assert sighting.call is not None
-                    call = sighting.call
-                    if (
-                        watch.ended
-                        and not seat.poller.lists_post_call_data
-                        and not post_call_data_ready(call)
-                    ):
-                        # Listed ended twice without its analysis: the list may leave it out.
-                        event = await self._check(hook, watch)
-                    else:
-                        event = watch.observe(call)
+                    event = await self._check(hook, watch)
+                    seat.discard()  # whatever arrived during the read is older than it
                 if event is not None:
                     return event
 

@@ -8,9 +8,11 @@ per call per interval. :class:`AgentCallPoller` instead reads the agent's calls 
 trigger the record of its call. The list only ever wakes triggers early; it never decides
 alone that a wait failed. A trigger falls back to its own ``GET`` whenever the list cannot
 answer for its call: fewer than :data:`MIN_SHARED_CALLS` calls are waited for, the call was not
-on the pages read, or the API refuses the list request (then the poller steps aside for good
-and its triggers poll per call). A late round (the API is slow, or a 429 is being waited out)
-is waited for, never raced with a GET per call.
+on the pages read, or it has ended and the list has not shown that it carries post-call data.
+A late or failed round (the API is slow, or a 429 is being waited out) is waited for, never
+raced with a GET per call, and counts against no wait's error budget; if the API refuses the
+list for good, or it fails :data:`MAX_LIST_FAILURES` rounds in a row, the poller steps aside
+and its triggers poll per call.
 
 The poller keeps nothing that must survive a restart: a restarted trigger joins the poller of
 its new process (starting one if it is the first), or polls alone.
@@ -30,6 +32,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.hooks.responses import next_cursor
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 from airflow_provider_oneinbox.triggers.calls import error_backoff
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 MIN_SHARED_CALLS = 4
 #: Largest page the API serves.
 MAX_PAGE_SIZE = 100
+#: Failed list rounds in a row (transient errors) after which the poller steps aside.
+MAX_LIST_FAILURES = 3
 #: Smallest page asked for (pages are twice the number of calls waited for, within these bounds).
 MIN_PAGE_SIZE = 10
 
@@ -50,9 +55,8 @@ log = logging.getLogger(__name__)
 class SightingKind(Enum):
     """What the poller learnt about one call in one round."""
 
-    SEEN = "seen"  #: the call's listed record answers for it
+    SEEN = "seen"  #: the call's listed record (see :meth:`AgentCallPoller.vouches_for`)
     UNSEEN = "unseen"  #: not on the pages read, or too few calls to list: read it yourself
-    ERROR = "error"  #: the list request failed transiently; back off as after a failed poll
     FALLBACK = "fallback"  #: the list cannot serve this agent: poll per call from now on
 
 
@@ -63,12 +67,10 @@ class Sighting:
 
     :param kind: What happened.
     :param call: The call's record (``SEEN`` only); running calls are cut to ``id`` and ``status``.
-    :param error: The list request's error (``ERROR`` only).
     """
 
     kind: SightingKind
     call: dict[str, Any] | None = None
-    error: OneInboxError | None = None
 
 
 UNSEEN = Sighting(SightingKind.UNSEEN)
@@ -101,6 +103,10 @@ class Seat:
             self._waiter.set_result(sighting)
         else:
             self._latest = sighting
+
+    def discard(self) -> None:
+        """Drop a sighting not taken yet (it is older than a read the trigger just made)."""
+        self._latest = None
 
     async def next(self, timeout: float) -> Sighting | None:
         """
@@ -136,10 +142,10 @@ class AgentCallPoller:
     ``poll_interval`` (at once if the previous one ran over). A round reads pages of
     ``GET /v1/calls/cursor?agent_id=`` until every waited-for call was seen, the list ends, or
     ``2 * ceil(calls / page size) + 1`` pages were read; calls not seen are told to poll
-    themselves. A transient list failure (429, 5xx, transport) is passed to every waiting
-    trigger as a failed poll and the next round backs off (honouring ``Retry-After``); a
-    permanent one (e.g. the endpoint or filter refused) switches every trigger to per-call
-    polling for the poller's life.
+    themselves. After a transient list failure (429, 5xx, transport) the waits hear nothing
+    and the next round backs off (honouring ``Retry-After``); a permanent one (e.g. the
+    endpoint or filter refused), or :data:`MAX_LIST_FAILURES` in a row, switches every trigger
+    to per-call polling for the poller's life.
 
     :param conn_id: The OneInbox connection the poller's own hook reads.
     :param agent_id: The agent whose calls it lists.
@@ -217,7 +223,12 @@ class AgentCallPoller:
                     delay = await self._round(hook)
                     if self.broken:
                         return
-                    next_round = max(next_round + delay, time.monotonic())
+                    # Rounds keep their rhythm; a backoff counts from the failure.
+                    next_round = (
+                        time.monotonic() + delay
+                        if self._errors
+                        else max(next_round + delay, time.monotonic())
+                    )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -236,17 +247,18 @@ class AgentCallPoller:
         try:
             await self._scan(hook, watched)
         except OneInboxError as exc:
-            if not exc.transient:
+            self._errors += 1
+            if not exc.transient or self._errors >= MAX_LIST_FAILURES:
                 log.warning(
-                    "Listing the calls of agent %s failed for good (%s); its %d waits poll per call.",
+                    "Listing the calls of agent %s failed (%s, %d in a row); its %d waits poll per call.",
                     self.agent_id,
                     exc,
+                    self._errors,
                     len(self.seats),
                 )
                 self._step_aside()
                 return 0.0
-            self._errors += 1
-            _deliver_all(watched, Sighting(SightingKind.ERROR, error=exc))
+            # The waits hear nothing and keep waiting: none of them races the backoff with a GET.
             return error_backoff(self.poll_interval, self._errors, exc)
         self._errors = 0
         _deliver_all(watched, UNSEEN)
@@ -266,9 +278,19 @@ class AgentCallPoller:
                 seats = watched.pop(item["id"], None)
                 if seats:
                     _deliver_all({item["id"]: seats}, self._sighting(item))
-            cursor = page.get("next_cursor")
-            if not watched or not page.get("has_more") or not cursor:
+            cursor = next_cursor(page)
+            if not watched or cursor is None:
                 return
+
+    def vouches_for(self, call: dict[str, Any]) -> bool:
+        """
+        Whether a listed record can stand for the call's own: always while the call runs; once it
+        has ended, only if the list has shown that it carries post-call data (some ended call was
+        listed with messages and analysis), so that a missing analysis means "not yet".
+
+        :param call: The listed record.
+        """
+        return self.lists_post_call_data or not OneInboxCallStatus.is_terminal(call.get("status"))
 
     @staticmethod
     def _sighting(item: dict[str, Any]) -> Sighting:
