@@ -78,7 +78,6 @@ OneInboxPlaceCallOperator.partial(
     # The first waits polled alone until four had deferred; from then on, through both triggerer
     # lives, the list answered for every call (alone, each would be read every 0.2 s).
     gets_since = call_gets() - seen["gets_once_shared"]
-    assert len(seen["gets_once_shared"]) == len(NUMBERS)
     assert max(gets_since.values(), default=0) <= 2, gets_since
 
 
