@@ -101,15 +101,22 @@ def test_a_call_the_list_does_not_show_is_polled_by_its_own_wait(sim: OneInboxSi
     assert max(gets[f"/v1/calls/{call_id}"] for call_id in listed) <= 1
 
 
-def test_a_list_without_post_call_data_is_never_taken_for_a_missing_analysis(
-    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "left_out",
+    [
+        {"messages": [], "analysis": None, "transcript": None},  # never taken for a missing analysis
+        {"messages": [], "transcript": None},  # an analysis alone never ends a wait without its transcript
+    ],
+)
+def test_a_list_without_post_call_data_never_ends_a_wait_without_it(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, left_out: dict[str, Any]
 ) -> None:
     real_list = OneInboxAsyncHook.list_calls_cursor
 
     async def list_without_post_call_data(self: OneInboxAsyncHook, *args: Any, **kwargs: Any) -> Any:
         page = await real_list(self, *args, **kwargs)
         for item in page["items"]:
-            item.update(messages=[], analysis=None, transcript=None)
+            item.update(left_out)
         return page
 
     monkeypatch.setattr(OneInboxAsyncHook, "list_calls_cursor", list_without_post_call_data)

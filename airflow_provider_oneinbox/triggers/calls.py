@@ -373,12 +373,13 @@ class OneInboxCallTrigger(BaseTrigger):
                     # Everyone at this poller leaves at once: spread their first own polls.
                     await asyncio.sleep(random.uniform(0.0, min(self.poll_interval, timeout)))
                     return await self._check(hook, watch)
-                if (
-                    sighting is not None
-                    and sighting.call is not None
-                    and seat.poller.vouches_for(sighting.call)
+                call = sighting.call if sighting is not None else None
+                if call is not None and (
+                    seat.poller.vouches_for(call)
+                    # First seen ended, without its analysis: give it a round before reading it.
+                    or (not watch.ended and not post_call_data_ready(call))
                 ):
-                    event = watch.observe(sighting.call)
+                    event = watch.observe(call)
                 elif time.monotonic() < watch.retry_at:
                     continue  # this wait's own last read failed: keep to its backoff
                 else:
