@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import (
@@ -17,6 +17,11 @@ from airflow_provider_oneinbox.exceptions import (
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
+from airflow_provider_oneinbox.placed_calls import (
+    IDEMPOTENCY_METADATA_KEY,
+    parse_created_at,
+    search_placed_call,
+)
 from airflow_provider_oneinbox.task_errors import (
     AirflowException,
     AirflowFailException,
@@ -36,10 +41,20 @@ from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Metadata key under which a call carries the idempotency key of the task instance that placed it.
-IDEMPOTENCY_METADATA_KEY = "airflow_idempotency_key"
+__all__ = [
+    "IDEMPOTENCY_METADATA_KEY",
+    "STATE_STORE_ATTEMPT_KEY",
+    "STATE_STORE_CALL_ID_KEY",
+    "OneInboxPlaceCallOperator",
+    "OneInboxStopCallOperator",
+    "call_idempotency_key",
+]
+
 #: Task state store key (Airflow 3.3+) holding the id of the call a task instance placed.
 STATE_STORE_CALL_ID_KEY = "oneinbox_call_id"
+#: Task state store key (Airflow 3.3+) written before the first ``POST /v1/calls``:
+#: ``{"idempotency_key", "attempted_at"}``, so a retry knows from when to search.
+STATE_STORE_ATTEMPT_KEY = "oneinbox_call_attempt"
 
 
 def call_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -74,16 +89,15 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     (with ``airflow_dag_id/run_id/task_id/map_index``) and sent as an ``Idempotency-Key``
     header (OneInbox does not document honouring it). Before dialling, the operator looks for
     the call this task instance already placed: first in Airflow's task state store (3.3+,
-    where the id is saved as soon as the call exists), then, on a retry (``try_number > 1``),
-    among the agent's ``reattach_search_limit`` newest calls (at most
-    ``ceil(reattach_search_limit / 100)`` list requests), matching ``airflow_idempotency_key``.
-    A call found is reattached to, whatever its state: a failed call is reported, never
-    redialled. Past the bound: a call that is not in the state store (Airflow < 3.3, or the
-    worker died between the POST and saving the id) and that the agent's later calls have
-    pushed out of its ``reattach_search_limit`` newest is not found, and a new call is placed;
-    set the limit above the number of calls the agent places while a task may be retried.
-    Clearing a task counts as a retry: it reattaches rather than calling again; trigger a new
-    DAG run to call again.
+    where the id is saved as soon as the call exists, and where the time of the first attempt
+    is written *before* the POST), then, on a retry, among every call the agent created since
+    that first attempt (else since the DAG run started), minus a 10-minute margin for clock
+    skew, matching ``airflow_idempotency_key``. The search reads at most
+    ``reattach_search_limit`` calls and five minutes; if it stops at that bound (or on a list
+    page that makes no sense) it has not ruled the call out, and the try fails rather than
+    dialling. A call found is reattached to, whatever its state: a failed call is reported,
+    never redialled. Clearing a task counts as a retry: it reattaches rather than calling
+    again; trigger a new DAG run to call again.
 
     If ``POST /v1/calls`` fails in a way that leaves the call's existence unknown (5xx, dropped
     connection), the same search runs at once; if the call is not found, the task fails (and
@@ -127,9 +141,11 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         then fails without retries either way).
     :param hang_up_on_kill: Hang up a call being awaited when the task is killed.
     :param max_consecutive_errors: Transient API failures in a row tolerated while waiting.
-    :param reattach_search_limit: How many of the agent's newest calls a retry searches for the
-        call an earlier try placed. 0 disables the search: a retry that finds no call id in the
-        task state store then fails without dialling, since it cannot rule out a call already placed.
+    :param reattach_search_limit: At most this many of the agent's calls are read when searching
+        for the call an earlier try placed (100 per request); a search that reaches it without
+        covering the window fails the try rather than dialling. 0 disables the search: a retry
+        that finds no call id in the task state store then fails without dialling, since it
+        cannot rule out a call already placed.
     :param shared_polling: While deferred, learn the call's status from the triggerer's shared
         poller for ``agent_id`` (one list request for many waits, e.g. a mapped campaign; see
         :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger`). ``False``
@@ -149,6 +165,9 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     template_fields_renderers = {"variables": "json", "metadata": "json", "overrides": "json"}
     operator_extra_links = (OneInboxCallLink(),)
     ui_color = "#dff4f0"
+
+    #: The earliest time this task instance's call can have been placed (set by ``execute``).
+    _search_since: datetime
 
     def __init__(
         self,
@@ -172,7 +191,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         hang_up_on_timeout: bool = True,
         hang_up_on_kill: bool = True,
         max_consecutive_errors: int = 5,
-        reattach_search_limit: int = 200,
+        reattach_search_limit: int = 5000,
         shared_polling: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -213,8 +232,11 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         metadata = self._call_metadata(ti, key, request.pop("metadata"))
         hook = self.hook
         store = context.get("task_state_store")
-        call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"])
+        attempt = self._read_store(store, STATE_STORE_ATTEMPT_KEY)
+        self._search_since = self._earliest_attempt(context, attempt)
+        call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"], attempt)
         if call is None:
+            self._mark_attempt(store, key, attempt)
             call = self._place_call(hook, request, metadata, key)
         call_id = str(call["id"])
         self._save_call_id(store, call_id)
@@ -257,6 +279,15 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except OneInboxError as exc:
             raise airflow_error(exc, f"Task {self.task_id}: checking the call's metadata") from None
 
+    def _read_store(self, store: Any, key: str) -> Any:
+        if store is None:
+            return None
+        try:
+            return store.get(key)
+        except Exception as exc:
+            self.log.warning("Could not read %s from the task state store: %s", key, exc)
+            return None
+
     def _save_call_id(self, store: Any, call_id: str) -> None:
         """Remember the call in Airflow's task state store (3.3+), the first place a retry looks."""
         if store is None:
@@ -266,16 +297,41 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except Exception as exc:
             self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
 
+    def _mark_attempt(self, store: Any, key: str, attempt: Any) -> None:
+        """
+        Before dialling, record in the task state store (3.3+) that a call may be placed from now on.
+
+        The earliest attempt is kept: a retry searches the agent's calls back to it.
+        """
+        if store is None or isinstance(attempt, dict):
+            return
+        now = datetime.now(UTC)
+        try:
+            store.set(STATE_STORE_ATTEMPT_KEY, {"idempotency_key": key, "attempted_at": now.isoformat()})
+        except Exception as exc:
+            self.log.warning("Could not record the call attempt in the task state store: %s", exc)
+        self._search_since = min(self._search_since, now)
+
+    @staticmethod
+    def _earliest_attempt(context: Context, attempt: Any) -> datetime:
+        """
+        The earliest time this task instance can have placed its call: the recorded attempt, else the
+        start of its DAG run (no try of it can be older), else now.
+        """
+        if isinstance(attempt, dict) and (at := parse_created_at(attempt.get("attempted_at"))):
+            return at
+        starts = [
+            getattr(context.get("dag_run"), "start_date", None),
+            getattr(context["ti"], "start_date", None),
+        ]
+        known = [start for start in starts if isinstance(start, datetime)]
+        return min((s if s.tzinfo else s.replace(tzinfo=UTC) for s in known), default=datetime.now(UTC))
+
     def _find_placed_call(
-        self, hook: OneInboxHook, store: Any, try_number: int, key: str, agent_id: str
+        self, hook: OneInboxHook, store: Any, try_number: int, key: str, agent_id: str, attempt: Any = None
     ) -> dict[str, Any] | None:
         """The call an earlier try of this task instance placed, or ``None`` if there is none."""
-        stored_id = None
-        if store is not None:
-            try:
-                stored_id = store.get(STATE_STORE_CALL_ID_KEY)
-            except Exception as exc:
-                self.log.warning("Could not read the task state store: %s", exc)
+        stored_id = self._read_store(store, STATE_STORE_CALL_ID_KEY)
         if stored_id:
             try:
                 call = hook.get_call(str(stored_id))
@@ -288,7 +344,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                     "Reattaching to call %s placed by an earlier try (%s).", stored_id, call.get("status")
                 )
                 return call
-        if try_number <= 1:
+        if try_number <= 1 and not isinstance(attempt, dict):
             return None
         if self.reattach_search_limit == 0:
             raise AirflowFailException(
@@ -305,22 +361,38 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
             ) from None
 
     def _search_placed_call(self, hook: OneInboxHook, key: str, agent_id: str) -> dict[str, Any] | None:
-        page_size = min(self.reattach_search_limit, 100)
-        for call in hook.iter_calls(
-            agent_id=agent_id, page_size=page_size, max_items=self.reattach_search_limit
-        ):
-            metadata = call.get("metadata")
-            if isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key:
-                self.log.info(
-                    "Reattaching to call %s placed by an earlier try (%s).",
-                    call.get("id"),
-                    call.get("status"),
-                )
-                return call
-        self.log.info(
-            "No call with key %s among agent %s's %d newest calls.", key, agent_id, self.reattach_search_limit
+        """
+        The call carrying ``key`` among the agent's calls created since the first attempt, or ``None``
+        once the search has ruled it out; fails the try when the search stops at a bound.
+        """
+        since = self._search_since
+        found = search_placed_call(
+            hook, agent_id=agent_id, key=key, since=since, max_calls=self.reattach_search_limit
         )
-        return None
+        if found.call is not None:
+            self.log.info(
+                "Reattaching to call %s placed by an earlier try (%s).",
+                found.call.get("id"),
+                found.call.get("status"),
+            )
+            return found.call
+        if found.conclusive:
+            self.log.info(
+                "No call with key %s among agent %s's %d calls since %s: none was placed.",
+                key,
+                agent_id,
+                found.examined,
+                since.isoformat(),
+            )
+            return None
+        message = (
+            f"Could not rule out a call placed by an earlier try of this task: the search of agent "
+            f"{agent_id}'s calls since {since.isoformat()} stopped because {found.reason}. Not dialling, "
+            f"so the number is not rung twice (metadata {IDEMPOTENCY_METADATA_KEY}={key})."
+        )
+        if found.examined >= self.reattach_search_limit:
+            raise AirflowFailException(f"{message} Raise reattach_search_limit for this busy agent.")
+        raise AirflowException(f"{message} A retry searches again.")
 
     def _place_call(
         self, hook: OneInboxHook, request: dict[str, Any], metadata: dict[str, Any], key: str
@@ -352,7 +424,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         found = None
         try:
             found = self._search_placed_call(hook, key, request["agent_id"])
-        except OneInboxError as search_exc:
+        except (OneInboxError, AirflowException) as search_exc:
             self.log.warning("Looking for the call failed too: %s", search_exc)
         if found is not None:
             return found

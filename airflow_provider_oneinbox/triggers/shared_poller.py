@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks.responses import next_cursor
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
+from airflow_provider_oneinbox.results import analysis_of, normalize_messages, post_call_data_ready
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 from airflow_provider_oneinbox.triggers.calls import error_backoff
 
@@ -159,8 +160,8 @@ class AgentCallPoller:
         self.poll_interval = poll_interval
         self.seats: dict[Seat, None] = {}
         self.broken = False
-        #: Whether some ended call was listed with its messages and analysis: then an ended call
-        #: listed without them has not got them yet, rather than the list leaving them out.
+        #: Whether some ended call was listed with its messages and a filled analysis: then an
+        #: ended call listed without them has not got them yet, rather than the list leaving them out.
         self.lists_post_call_data = False
         self._key = key
         self._errors = 0
@@ -307,7 +308,12 @@ class AgentCallPoller:
 
 
 def _carries_post_call_data(item: dict[str, Any]) -> bool:
-    return bool(item.get("analysis") and item.get("messages"))
+    """Whether a listed ended call shows both messages and a filled analysis: the list carries them."""
+    return (
+        post_call_data_ready(item)
+        and bool(normalize_messages(item.get("messages")))
+        and bool(analysis_of(item))
+    )
 
 
 def _deliver_all(watched: dict[str, list[Seat]], sighting: Sighting) -> None:

@@ -1,0 +1,132 @@
+"""
+Finding the call an earlier try of a task instance placed, before dialling again.
+
+A retry (or a create whose answer was lost) must not ring the same phone twice, and the API
+documents no idempotency. So every call carries its task instance's idempotency key in its
+metadata, and before dialling the operator walks the agent's calls (``GET /v1/calls/cursor``,
+newest first) back to the moment the first try could have placed it. The walk is bounded in
+calls examined and in total time; a walk that stops at a bound, or on a page that makes no
+sense (a repeated cursor, an empty page that claims more), has not ruled the call out, and the
+caller must fail rather than dial.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oneinbox.hooks.responses import next_cursor
+
+if TYPE_CHECKING:
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
+#: Metadata key under which a call carries the idempotency key of the task instance that placed it.
+IDEMPOTENCY_METADATA_KEY = "airflow_idempotency_key"
+#: Calls created this long before the window opens are still examined: the API's clock and the
+#: worker's may disagree, and a call is stamped when the API stores it, not when it was sent.
+CLOCK_SKEW_MARGIN = timedelta(minutes=10)
+#: Longest a search may take in all, retries of its list requests included.
+SEARCH_TIME_BUDGET_SECONDS = 300.0
+#: Calls per list request.
+SEARCH_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """
+    What a search for a placed call found.
+
+    :param call: The call carrying the key, if one was found.
+    :param conclusive: Whether the search covered the whole window, so that ``call is None``
+        means no such call exists. ``False``: it stopped at a bound and rules nothing out.
+    :param reason: Why the search was not conclusive (for the task's error message).
+    :param examined: How many calls the search read.
+    """
+
+    call: dict[str, Any] | None
+    conclusive: bool
+    reason: str = ""
+    examined: int = 0
+
+
+def parse_created_at(value: Any) -> datetime | None:
+    """
+    A call's ``created_at`` as an aware datetime, or ``None`` if it is missing or unreadable.
+
+    :param value: The ``created_at`` field (ISO 8601; a trailing ``Z`` is accepted; a naive
+        time is read as UTC).
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _carries_key(call: dict[str, Any], key: str) -> bool:
+    metadata = call.get("metadata")
+    return isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key
+
+
+def search_placed_call(
+    hook: OneInboxHook,
+    *,
+    agent_id: str,
+    key: str,
+    since: datetime,
+    max_calls: int,
+    time_budget: float = SEARCH_TIME_BUDGET_SECONDS,
+) -> SearchOutcome:
+    """
+    Walk the agent's calls, newest first, for the one whose metadata carries ``key``.
+
+    The walk ends when the call is found, when the list ends, or once a whole page holds only
+    calls created before ``since - CLOCK_SKEW_MARGIN`` (the list is assumed newest first; a
+    page that mixes older and newer calls does not end it). Those three are conclusive. It
+    also ends, inconclusively, after ``max_calls`` calls, after ``time_budget`` seconds, on a
+    cursor it has already followed, or on an empty page that says more follow. Errors of the
+    list requests (after the connection's retries) propagate.
+
+    :param hook: The hook that lists the calls.
+    :param agent_id: The agent the call was placed with.
+    :param key: The task instance's idempotency key.
+    :param since: The earliest time the call could have been placed (aware datetime).
+    :param max_calls: At most this many calls are read (> 0).
+    :param time_budget: At most this many seconds are spent.
+    """
+    opens = since - CLOCK_SKEW_MARGIN
+    deadline = time.monotonic() + time_budget
+    cursor: str | None = None
+    followed: set[str] = set()
+    examined = 0
+    while True:
+        limit = max(1, min(SEARCH_PAGE_SIZE, max_calls - examined))
+        page = hook.list_calls_cursor(agent_id=agent_id, limit=limit, cursor=cursor)
+        items = [item for item in page.get("items") or () if isinstance(item, dict)]
+        examined += len(items)
+        for item in items:
+            if _carries_key(item, key):
+                return SearchOutcome(item, conclusive=True, examined=examined)
+        following = next_cursor(page)
+        created = [parse_created_at(item.get("created_at")) for item in items]
+        if following is None or (created and all(c is not None and c < opens for c in created)):
+            return SearchOutcome(None, conclusive=True, examined=examined)
+        reason = ""
+        if not items:
+            reason = "the API returned an empty page that says more calls follow"
+        elif following in followed or following == cursor:
+            reason = "the API returned a cursor it had returned before"
+        elif examined >= max_calls:
+            reason = f"it read {examined} calls (reattach_search_limit) without reaching {opens.isoformat()}"
+        elif time.monotonic() >= deadline:
+            reason = f"it ran out of time ({time_budget:.0f}s) after {examined} calls"
+        if reason:
+            return SearchOutcome(None, conclusive=False, reason=reason, examined=examined)
+        followed.add(following)
+        cursor = following
