@@ -26,10 +26,10 @@ class OneInboxCallStatus(StrEnum):
 
     @classmethod
     def is_terminal(cls, status: str | None) -> bool:
-        """Whether ``status`` is final; an unknown or missing status is not."""
-        return status in cls.terminal_states()
+        """Whether ``status`` is final; an unknown, missing or malformed status is not."""
+        return isinstance(status, str) and status in cls.terminal_states()
 
     @classmethod
     def is_known(cls, status: str | None) -> bool:
         """Whether ``status`` is one of the documented statuses."""
-        return status in cls._value2member_map_
+        return isinstance(status, str) and status in cls._value2member_map_
