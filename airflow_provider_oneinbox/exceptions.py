@@ -8,6 +8,7 @@ and the response body only, never from headers.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,11 +22,14 @@ class OneInboxError(Exception):
     :param method: HTTP method of the failed request, e.g. ``"GET"``.
     :param path: Request path, e.g. ``"/v1/calls/call_123"``.
     :param status_code: HTTP status of the response, ``None`` when none was received.
-    :param detail: The API's ``detail`` field (a string or FastAPI's list of errors).
+    :param detail: The API's ``detail`` field (a string, FastAPI's list of errors, or an object).
+    :param code: The API's error code, e.g. ``"VOICE_NOT_FOUND"``; ``None`` when it sent none.
     """
 
     #: Whether waiting and asking again may succeed (429, 5xx, transport failures).
     transient: bool = False
+    #: Class-level default, so errors pickled before ``code`` existed still unpickle with one.
+    code: str | None = None
 
     def __init__(
         self,
@@ -35,6 +39,7 @@ class OneInboxError(Exception):
         path: str | None = None,
         status_code: int | None = None,
         detail: Any = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,6 +47,7 @@ class OneInboxError(Exception):
         self.path = path
         self.status_code = status_code
         self.detail = detail
+        self.code = code
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keeps keyword-only attributes through pickling (Airflow pickles some exceptions).
@@ -69,6 +75,24 @@ class OneInboxConflictError(OneInboxError):
 
 class OneInboxValidationError(OneInboxError):
     """400 or 422: the API rejected the request body; the message lists FastAPI's ``loc``/``msg``."""
+
+
+class OneInboxInvalidIdError(OneInboxValidationError):
+    """
+    422 (or 400) on a malformed id in the path, e.g. ``call_id`` ``"abc"`` where the API expects a UUID.
+
+    Permanent: asking again with the same id cannot succeed. It is a validation error the API
+    reported (so it keeps ``status_code``, ``detail`` and ``code``), not an
+    :class:`OneInboxInputError`, which is raised before anything is sent.
+
+    :param field: The id's argument name, e.g. ``"call_id"``.
+    :param value: The id that was sent.
+    """
+
+    def __init__(self, message: str, *, field: str, value: str | None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.field = field
+        self.value = value
 
 
 class OneInboxRateLimitError(OneInboxError):
@@ -152,12 +176,29 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, seconds)
 
 
+#: Keys of an error object that may echo what was sent (FastAPI's ``input`` and ``ctx``).
+_ECHO_KEYS = frozenset({"input", "ctx"})
+
+#: Longest error code kept from a response.
+MAX_CODE_CHARS = 100
+
+#: What the API's validation ``type`` of a path parameter says the id should look like.
+_EXPECTED_ID = {
+    "uuid_parsing": "a UUID",
+    "uuid_type": "a UUID",
+    "uuid_version": "a UUID",
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+}
+
+
 def sanitize_detail(detail: Any) -> Any:
     """
-    Keep only ``loc``, ``msg`` and ``type`` of FastAPI's validation errors.
+    Keep only ``loc``, ``msg`` and ``type`` of FastAPI's validation errors; drop echoes elsewhere.
 
     FastAPI echoes the offending ``input`` (and ``ctx``): for a credential or a SIP trunk
-    that is a secret of its own, so it is dropped before the detail is kept on an error.
+    that is a secret of its own, so it is dropped before the detail is kept on an error. An
+    object detail (``{"code": ..., "message": ...}``) loses the same keys.
 
     :param detail: The ``detail`` field of an error body.
     """
@@ -168,14 +209,41 @@ def sanitize_detail(detail: Any) -> Any:
             else item
             for item in detail
         ]
+    if isinstance(detail, dict):
+        return {key: value for key, value in detail.items() if key not in _ECHO_KEYS}
     return detail
+
+
+def error_code_of(payload: Any) -> str | None:
+    """
+    The error code an error body carries, wherever the API put it; ``None`` if it has none.
+
+    Accepted: ``{"detail": "...", "code": "VOICE_NOT_FOUND"}``, ``{"detail": {"code": ...,
+    "message": ...}}``, ``{"error": {"code": ..., "message": ...}}`` and ``{"code": ...,
+    "message": ...}``. Only a non-empty string counts.
+
+    :param payload: The parsed error body.
+    """
+    if not isinstance(payload, dict):
+        return None
+    candidates = [payload.get("code")]
+    candidates += [
+        inner.get("code")
+        for inner in (payload.get("detail"), payload.get("error"))
+        if isinstance(inner, dict)
+    ]
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()[:MAX_CODE_CHARS]
+    return None
 
 
 def describe_detail(detail: Any) -> str:
     """
     Render an error ``detail`` for a message: ``"body.to_number: String should match ..."``.
 
-    :param detail: A string, FastAPI's list of ``{loc, msg}``, or anything JSON.
+    :param detail: A string, FastAPI's list of ``{loc, msg}``, an object such as
+        ``{"code": ..., "message": ...}``, or anything JSON.
     """
     if detail is None or detail == "":
         return "no detail given"
@@ -190,7 +258,41 @@ def describe_detail(detail: Any) -> str:
             else:
                 parts.append(str(item))
         return "; ".join(parts)
+    if isinstance(detail, dict):
+        for key in ("message", "msg", "detail", "error", "description"):
+            if detail.get(key) not in (None, "", [], {}):
+                return describe_detail(detail[key])
+        rest = {key: value for key, value in detail.items() if key != "code"}
+        return str(rest) if rest else "no detail given"
     return str(detail)
+
+
+def _path_id_errors(detail: Any) -> list[dict[str, Any]]:
+    """FastAPI's errors about path parameters (``loc`` ``["path", name]``) in ``detail``."""
+    if not isinstance(detail, list):
+        return []
+    return [
+        item
+        for item in detail
+        if isinstance(item, dict)
+        and isinstance(item.get("loc"), list | tuple)
+        and len(item["loc"]) >= 2
+        and item["loc"][0] == "path"
+    ]
+
+
+def _describe_invalid_id(item: dict[str, Any], path_ids: Mapping[str, str]) -> tuple[str, str, str | None]:
+    """``(field, sentence, value)`` for one path-parameter error; ``field`` is our argument's name."""
+    api_name = str(item["loc"][1])
+    field = api_name
+    if api_name not in path_ids and len(path_ids) == 1:
+        # The API may name it otherwise (``phone_id`` for our ``phone_number_id``).
+        (field,) = path_ids
+    value = path_ids.get(field)
+    expected = _EXPECTED_ID.get(str(item.get("type")))
+    why = f"it expects {expected}" if expected else f"the API says: {item.get('msg') or 'invalid'}"
+    shown = f" {value!r}" if value is not None else ""
+    return field, f"{field}{shown} is not a valid id for OneInbox ({why})", value
 
 
 def error_from_response(
@@ -201,9 +303,14 @@ def error_from_response(
     detail: Any,
     retry_after: float | None = None,
     note: str | None = None,
+    code: str | None = None,
+    path_ids: Mapping[str, str] | None = None,
 ) -> OneInboxError:
     """
     The typed error for a non-2xx response.
+
+    A 400 or 422 whose FastAPI detail points at a path parameter (``loc`` ``["path",
+    "call_id"]``) gives :class:`OneInboxInvalidIdError` naming the id's field.
 
     :param method: HTTP method of the request.
     :param path: Request path without query string.
@@ -211,11 +318,33 @@ def error_from_response(
     :param detail: The API's ``detail`` (already free of secrets).
     :param retry_after: Seconds from ``Retry-After``, for a 429.
     :param note: A sentence appended to the message, e.g. that a call may have been placed.
+    :param code: The API's error code (``"VOICE_NOT_FOUND"``), shown in the message and kept.
+    :param path_ids: The ids the request put in its path, by argument name (``{"call_id": ...}``).
     """
-    message = f"OneInbox API {method} {path} failed with {status_code}: {describe_detail(detail)}"
+    coded = f" (code {code})" if code else ""
+    head = f"OneInbox API {method} {path} failed with {status_code}{coded}"
+    kwargs: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "status_code": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    bad_ids = _path_id_errors(detail) if status_code in (400, 422) else []
+    if bad_ids:
+        described = [_describe_invalid_id(item, path_ids or {}) for item in bad_ids]
+        others = [item for item in detail if item not in bad_ids]
+        message = f"{head}: " + "; ".join(sentence for _, sentence, _ in described)
+        if others:
+            message += f"; {describe_detail(others)}"
+        message += ". Pass the id exactly as OneInbox returned it"
+        if note:
+            message = f"{message}. {note}"
+        field, _, value = described[0]
+        return OneInboxInvalidIdError(message, field=field, value=value, **kwargs)
+    message = f"{head}: {describe_detail(detail)}"
     if note:
         message = f"{message}. {note}"
-    kwargs: dict[str, Any] = {"method": method, "path": path, "status_code": status_code, "detail": detail}
     if status_code in (401, 403):
         return OneInboxAuthError(message, **kwargs)
     if status_code == 404:

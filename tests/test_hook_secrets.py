@@ -16,6 +16,7 @@ from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
+from tests.helpers.loopback import Reply, loopback_connection
 from tests.test_hook import wait_until_listening
 
 AGENT = SEED_AGENT_IDS[0]
@@ -114,3 +115,50 @@ def test_hook_secrets_never_leak(
     )
     assert sum(event.get("log_level") == "warning" for event in events) >= 3
     _assert_clean(lines)
+
+
+def _echoes(secret: str) -> list[Reply]:
+    """Error bodies that quote ``secret`` in every shape the API reference allows."""
+    escaped = f"\\u{ord(secret[0]):04x}{secret[1:]}"  # JSON may escape any character
+    return [
+        Reply(422, {"detail": f"Invalid carrier key {secret}"}),
+        Reply(422, {"detail": f"bad key {secret}", "code": "INVALID_KEY"}),
+        Reply(400, {"detail": {"code": "INVALID_KEY", "message": f"rejected {secret}", "input": secret}}),
+        Reply(400, {"error": {"code": secret, "message": secret}}),
+        Reply(422, {"detail": [{"loc": ["body", "api_key"], "msg": f"bad {secret}", "input": secret}]}),
+        Reply(422, ('{"detail": "bad ' + escaped + '"}').encode()),
+        Reply(422, b"carrier said no to " + secret.encode()),
+        Reply(500, {"detail": f"upstream refused {secret}"}),
+    ]
+
+
+def test_body_secrets_never_leak_from_any_error_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The carrier key and a SIP password are redacted from errors however the API quotes them."""
+    sip_password = "sip_pass_7e6d5c4b3a"
+    replies = _echoes(CARRIER_KEY)
+    script = {
+        ("POST", "/v1/credentials"): replies,
+        ("POST", "/v1/integrations"): replies,
+        ("POST", "/v1/phone-numbers"): _echoes(sip_password),
+    }
+    texts: list[str] = []
+    with loopback_connection(monkeypatch, script) as server:
+        hook = OneInboxHook()
+        for attempt in (
+            lambda: hook.create_credential("main", "twilio", CARRIER_KEY),
+            lambda: hook.create_integration("main", "twilio", CARRIER_KEY),
+            lambda: hook.register_phone_number(
+                "+14155550199",
+                provider_config={"trunk_address": "sip.example", "auth_password": sip_password},
+            ),
+        ):
+            for _ in replies:
+                with pytest.raises(OneInboxError) as info:
+                    attempt()
+                texts.extend(_texts_of(info.value))
+                texts.append(repr(info.value.code))
+    assert len(server.requests(method="POST")) == 3 * len(replies)  # each reply seen once: none retried
+    assert any("(code INVALID_KEY)" in text for text in texts)
+    assert any("Invalid carrier key ***" in text for text in texts)
+    _assert_clean(texts)
+    assert not any(sip_password in text for text in texts)

@@ -53,6 +53,10 @@ class ApiRequest:
     :param repeat_safe: Whether sending it twice has the effect of sending it once, so it may be
         retried even after it may have reached the server (5xx, read timeout, dropped reply).
     :param unsafe_note: Appended to an error when a non-repeatable request may have taken effect.
+    :param path_ids: The ids in the path, by argument name, as given (not encoded): an error
+        about a malformed id names its field and value from here.
+    :param secrets: Values of the body that must never be quoted (a carrier key, a SIP
+        password): redacted from any error like the API key.
     """
 
     method: str
@@ -63,6 +67,8 @@ class ApiRequest:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     repeat_safe: bool = True
     unsafe_note: str = MAY_HAVE_TAKEN_EFFECT
+    path_ids: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def label(self) -> str:
@@ -70,8 +76,30 @@ class ApiRequest:
         return f"{self.method} {self.path}"
 
 
-def _path(template: str, **ids: Any) -> str:
-    return template.format(**{name: quote(require_text(name, value), safe="") for name, value in ids.items()})
+class _Path(str):
+    """A request path that remembers the ids it was built from (``ApiRequest.path_ids``)."""
+
+    ids: dict[str, str]
+
+
+def _path(template: str, **ids: Any) -> _Path:
+    checked = {name: _path_id(name, value) for name, value in ids.items()}
+    path = _Path(template.format(**{name: quote(value, safe="") for name, value in checked.items()}))
+    path.ids = checked
+    return path
+
+
+def _path_id(name: str, value: Any) -> str:
+    text = require_text(name, value)
+    # Percent-encoding leaves dots alone, and clients (aiohttp) resolve "." and ".." segments:
+    # GET /v1/calls/.. would become GET /v1/.
+    if text in (".", ".."):
+        raise OneInboxInputError(name, f"expected an id, got {text!r}")
+    return text
+
+
+def _request(method: str, path: str, **kwargs: Any) -> ApiRequest:
+    return ApiRequest(method, str(path), path_ids=getattr(path, "ids", {}), **kwargs)
 
 
 def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,24 +111,33 @@ def _query(values: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _get(path: str, params: Mapping[str, Any] | None = None) -> ApiRequest:
-    return ApiRequest("GET", path, params=_query(params) if params else None)
+    return _request("GET", path, params=_query(params) if params else None)
 
 
 def _create(path: str, body: Mapping[str, Any], **kwargs: Any) -> ApiRequest:
-    return ApiRequest("POST", path, json=_compact(body), repeat_safe=False, **kwargs)
+    return _request("POST", path, json=_compact(body), repeat_safe=False, **kwargs)
 
 
-# Credentials
+def _secret_values(*values: Any) -> tuple[str, ...]:
+    """The non-empty strings among ``values``, for ``ApiRequest.secrets``."""
+    return tuple(value for value in values if isinstance(value, str) and value)
 
 
-def create_credential(name: str, provider: str, api_key: str) -> ApiRequest:
-    """``POST /v1/credentials``; see ``OneInboxHook.create_credential``."""
-    body = {
+# Credentials (the older name) and integrations (the newer one) of a telephony carrier
+
+
+def _carrier_key_body(name: str, provider: str, api_key: str) -> dict[str, Any]:
+    return {
         "name": require_text("name", name),
         "provider": require_text("provider", provider),
         "api_key": require_text("api_key", api_key),
     }
-    return _create("/v1/credentials", body)
+
+
+def create_credential(name: str, provider: str, api_key: str) -> ApiRequest:
+    """``POST /v1/credentials``; see ``OneInboxHook.create_credential``."""
+    body = _carrier_key_body(name, provider, api_key)
+    return _create("/v1/credentials", body, secrets=_secret_values(api_key, body["api_key"]))
 
 
 def list_credentials() -> ApiRequest:
@@ -108,7 +145,25 @@ def list_credentials() -> ApiRequest:
     return _get("/v1/credentials")
 
 
+def create_integration(name: str, provider: str, api_key: str) -> ApiRequest:
+    """``POST /v1/integrations``; see ``OneInboxHook.create_integration``."""
+    body = _carrier_key_body(name, provider, api_key)
+    return _create("/v1/integrations", body, secrets=_secret_values(api_key, body["api_key"]))
+
+
+def list_integrations() -> ApiRequest:
+    """``GET /v1/integrations``."""
+    return _get("/v1/integrations")
+
+
+def get_integration(integration_id: str) -> ApiRequest:
+    """``GET /v1/integrations/{id}``: the record with a ``masked_key``."""
+    return _get(_path("/v1/integrations/{integration_id}", integration_id=integration_id))
+
+
 # Phone numbers
+
+_INBOUND_ROUTING = "/v1/phone-numbers/{phone_number_id}/inbound-routing"
 
 
 def register_phone_number(
@@ -130,18 +185,46 @@ def register_phone_number(
         "provider_config": optional_json_object("provider_config", provider_config),
         "inbound_routing": optional_json_object("inbound_routing", inbound_routing),
     }
-    return _create("/v1/phone-numbers", body)
+    sip_password = (provider_config or {}).get("auth_password")
+    return _create("/v1/phone-numbers", body, secrets=_secret_values(sip_password))
 
 
 def update_phone_number(phone_number_id: str, agent_id: str) -> ApiRequest:
     """``PATCH /v1/phone-numbers/{id}``."""
     path = _path("/v1/phone-numbers/{phone_number_id}", phone_number_id=phone_number_id)
-    return ApiRequest("PATCH", path, json={"agent_id": require_text("agent_id", agent_id)})
+    return _request("PATCH", path, json={"agent_id": require_text("agent_id", agent_id)})
 
 
 def list_phone_numbers() -> ApiRequest:
     """``GET /v1/phone-numbers``."""
     return _get("/v1/phone-numbers")
+
+
+def get_inbound_routing(phone_number_id: str) -> ApiRequest:
+    """``GET /v1/phone-numbers/{id}/inbound-routing``."""
+    return _get(_path(_INBOUND_ROUTING, phone_number_id=phone_number_id))
+
+
+def set_inbound_routing(
+    phone_number_id: str,
+    agent_id: str,
+    fallback_agent_id: str | None = None,
+    voicemail_message: str | None = None,
+) -> ApiRequest:
+    """
+    ``POST /v1/phone-numbers/{id}/inbound-routing``.
+
+    Not repeated once it may have been received: the API does not say whether a POST here
+    replaces the routing or adds to it, so it is treated like any other POST that changes state.
+    """
+    path = _path(_INBOUND_ROUTING, phone_number_id=phone_number_id)
+    fallback = optional_text("fallback_agent_id", fallback_agent_id)
+    body = {
+        "agent_id": require_text("agent_id", agent_id),
+        "fallback": None if fallback is None else {"agent_id": fallback},
+        "voicemail_message": optional_text("voicemail_message", voicemail_message),
+    }
+    return _create(path, body)
 
 
 def search_phone_numbers(
@@ -218,13 +301,18 @@ def get_call(call_id: str) -> ApiRequest:
 
 def stop_call(call_id: str) -> ApiRequest:
     """``POST /v1/calls/{id}/stop``: hanging up twice is hanging up once, so it may be repeated."""
-    return ApiRequest("POST", _path("/v1/calls/{call_id}/stop", call_id=call_id))
+    return _request("POST", _path("/v1/calls/{call_id}/stop", call_id=call_id))
+
+
+def get_usage() -> ApiRequest:
+    """``GET /v1/usage``: the daily quota and this month's figures."""
+    return _get("/v1/usage")
 
 
 def update_call_outcome(call_id: str, outcome: str) -> ApiRequest:
     """``PATCH /v1/calls/{id}``."""
     path = _path("/v1/calls/{call_id}", call_id=call_id)
-    return ApiRequest("PATCH", path, json={"outcome": require_text("outcome", outcome)})
+    return _request("PATCH", path, json={"outcome": require_text("outcome", outcome)})
 
 
 def list_calls(
@@ -267,6 +355,35 @@ def create_web_call(
         "overrides": optional_json_object("overrides", overrides),
     }
     return _create("/v1/calls/web", body)
+
+
+# The workspace's call outcomes (the names a call's outcome may take)
+
+_CALL_OUTCOMES = "/v1/workspace/call-outcomes"
+
+
+def list_call_outcomes() -> ApiRequest:
+    """``GET /v1/workspace/call-outcomes``: the built-in outcomes and the workspace's own."""
+    return _get(_CALL_OUTCOMES)
+
+
+def create_call_outcome(name: str, description: str | None = None) -> ApiRequest:
+    """``POST /v1/workspace/call-outcomes``."""
+    body = {"name": require_text("name", name), "description": optional_text("description", description)}
+    return _create(_CALL_OUTCOMES, body)
+
+
+def update_call_outcome_definition(
+    outcome_id: str, name: str | None = None, description: str | None = None
+) -> ApiRequest:
+    """``PATCH /v1/workspace/call-outcomes/{id}``; at least one field must change."""
+    path = _path(_CALL_OUTCOMES + "/{outcome_id}", outcome_id=outcome_id)
+    body = _compact(
+        {"name": optional_text("name", name), "description": optional_text("description", description)}
+    )
+    if not body:
+        raise OneInboxInputError("call_outcome", "give at least one of name, description to update")
+    return _request("PATCH", path, json=body)
 
 
 # Agents
@@ -318,17 +435,28 @@ def update_webhook(
     }
     if not _compact(body):
         raise OneInboxInputError("webhook", "give at least one of name, url, events, status to update")
-    return ApiRequest("PATCH", path, json=_compact(body))
+    return _request("PATCH", path, json=_compact(body))
 
 
 def delete_webhook(webhook_id: str) -> ApiRequest:
     """``DELETE /v1/webhooks/{id}``."""
-    return ApiRequest("DELETE", _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id))
+    return _request("DELETE", _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id))
+
+
+def list_webhook_deliveries(
+    webhook_id: str, limit: int | None = None, status: str | None = None
+) -> ApiRequest:
+    """``GET /v1/webhooks/{id}/deliveries``: the delivery attempts of one webhook."""
+    params = {
+        "limit": None if limit is None else require_page_size("limit", limit),
+        "status": optional_text("status", status),
+    }
+    return _get(_path("/v1/webhooks/{webhook_id}/deliveries", webhook_id=webhook_id), params)
 
 
 def test_webhook(webhook_id: str) -> ApiRequest:
     """``POST /v1/webhooks/{id}/test``: sends a test event; a duplicate test event is harmless."""
-    return ApiRequest("POST", _path("/v1/webhooks/{webhook_id}/test", webhook_id=webhook_id))
+    return _request("POST", _path("/v1/webhooks/{webhook_id}/test", webhook_id=webhook_id))
 
 
 # pytest would otherwise collect the builder above as a test when a test module imports it.

@@ -15,16 +15,19 @@ from requests.auth import AuthBase
 from tenacity import Retrying
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from airflow_provider_oneinbox.exceptions import OneInboxConfigError
+from airflow_provider_oneinbox.exceptions import OneInboxConfigError, OneInboxError
 from airflow_provider_oneinbox.hooks import api
 from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.oneinbox_workspace import OneInboxWorkspaceMixin
 from airflow_provider_oneinbox.hooks.responses import (
     decode_response,
+    ended_call,
     items_of,
     next_cursor,
     next_offset,
     record_of,
     redact,
+    stop_refusal_may_mean_ended,
     transport_error,
 )
 from airflow_provider_oneinbox.hooks.retry import retry_kwargs
@@ -89,9 +92,12 @@ def _reason(error: requests.RequestException) -> str:
     return f"{type(error).__name__}: {inner}"
 
 
-class OneInboxHook(BaseHook):
+class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
     """
     Talk to the OneInbox API: calls, agents, phone numbers, credentials and webhooks.
+
+    The workspace endpoints (quota, call outcomes, integrations, inbound routing, webhook
+    deliveries) come from :class:`~airflow_provider_oneinbox.hooks.oneinbox_workspace.OneInboxWorkspaceMixin`.
 
     One ``requests.Session`` per hook (connection pooling), created on first use; close it
     with :meth:`close` or use the hook as a context manager. Arguments are validated before
@@ -105,13 +111,14 @@ class OneInboxHook(BaseHook):
     * every method retries on **429** and on a **failed connect** (nothing was sent);
     * the methods safe to repeat also retry on **5xx, timeouts and dropped connections**:
       every ``get_*``/``list_*``/``iter_*``/``search_*`` method, :meth:`update_phone_number`,
-      :meth:`update_call_outcome`, :meth:`update_webhook`, :meth:`delete_webhook`,
-      :meth:`stop_call` and :meth:`test_webhook`;
-    * the methods that create something, :meth:`create_call`, :meth:`create_web_call`,
-      :meth:`create_credential`, :meth:`register_phone_number`, :meth:`purchase_phone_number`
-      and :meth:`create_webhook`, **never** retry once the request may have reached the
-      server: a 5xx, a read timeout or a dropped connection is raised at once. For
-      :meth:`create_call` the error says the call may have been placed.
+      :meth:`update_call_outcome`, :meth:`update_call_outcome_definition`,
+      :meth:`update_webhook`, :meth:`delete_webhook`, :meth:`stop_call` and :meth:`test_webhook`;
+    * the methods that create or set something with a ``POST``, :meth:`create_call`,
+      :meth:`create_web_call`, :meth:`create_credential`, :meth:`create_integration`,
+      :meth:`register_phone_number`, :meth:`purchase_phone_number`, :meth:`create_webhook`,
+      :meth:`create_call_outcome` and :meth:`set_inbound_routing`, **never** retry once the
+      request may have reached the server: a 5xx, a read timeout or a dropped connection is
+      raised at once. For :meth:`create_call` the error says the call may have been placed.
 
     :param oneinbox_conn_id: The OneInbox connection: password = API key, host = base URL
         (default ``https://api.oneinbox.ai``), extras ``timeout``, ``max_retries``,
@@ -449,9 +456,31 @@ class OneInboxHook(BaseHook):
         """
         Hang up a live call (``POST /v1/calls/{id}/stop``); safe to repeat, so retried.
 
+        Stopping a call that has already ended is not an error (the API documents a no-op and
+        answers with the record). An API that refuses it with 400 or 409 instead ("already
+        ended") gets the call read: if it is ``completed`` or ``failed`` its record is
+        returned, else the refusal is raised.
+
         :param call_id: The call's id.
+        :return: The call record.
         """
-        return self._record(api.stop_call(call_id))
+        try:
+            return self._record(api.stop_call(call_id))
+        except OneInboxError as refused:
+            if not stop_refusal_may_mean_ended(refused):
+                raise
+            call = ended_call(self._read_after_refused_stop(call_id))
+            if call is None:
+                raise
+        self.log.info("Call %s had already ended (%s); nothing to stop", call_id, call.get("status"))
+        return call
+
+    def _read_after_refused_stop(self, call_id: str) -> dict[str, Any] | None:
+        try:
+            return self.get_call(call_id)
+        except OneInboxError as exc:
+            self.log.warning("Could not read call %s after its stop was refused: %s", call_id, exc)
+            return None
 
     def update_call_outcome(self, call_id: str, outcome: str) -> dict[str, Any]:
         """

@@ -14,9 +14,17 @@ from airflow.providers.common.compat.connection import get_async_connection, get
 from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying
 
+from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks import api, session_pool
 from airflow_provider_oneinbox.hooks.api import ApiRequest
-from airflow_provider_oneinbox.hooks.responses import decode_response, record_of, transport_error
+from airflow_provider_oneinbox.hooks.responses import (
+    decode_response,
+    ended_call,
+    items_of,
+    record_of,
+    stop_refusal_may_mean_ended,
+    transport_error,
+)
 from airflow_provider_oneinbox.hooks.retry import retry_kwargs
 from airflow_provider_oneinbox.hooks.settings import (
     DEFAULT_CONN_ID,
@@ -30,7 +38,8 @@ _NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aio
 
 class OneInboxAsyncHook(BaseHook):
     """
-    Read calls and agents and stop calls from an event loop, for triggers.
+    Read calls, agents, quota, inbound routing and webhook deliveries, and stop calls, from an
+    event loop, for triggers.
 
     Use it as ``async with OneInboxAsyncHook(...) as hook:``: the connection is read once,
     without blocking the loop, and one ``aiohttp.ClientSession`` serves every request until
@@ -137,6 +146,9 @@ class OneInboxAsyncHook(BaseHook):
     async def _record(self, request: ApiRequest) -> dict[str, Any]:
         return record_of(await self._request(request), request)
 
+    async def _items(self, request: ApiRequest) -> list[dict[str, Any]]:
+        return items_of(await self._request(request), request)
+
     # Endpoints
 
     async def get_call(self, call_id: str) -> dict[str, Any]:
@@ -151,9 +163,31 @@ class OneInboxAsyncHook(BaseHook):
         """
         Hang up a live call (``POST /v1/calls/{id}/stop``); safe to repeat, so retried.
 
+        Stopping a call that has already ended is not an error (the API documents a no-op and
+        answers with the record). An API that refuses it with 400 or 409 instead ("already
+        ended") gets the call read: if it is ``completed`` or ``failed`` its record is
+        returned, else the refusal is raised.
+
         :param call_id: The call's id.
+        :return: The call record.
         """
-        return await self._record(api.stop_call(call_id))
+        try:
+            return await self._record(api.stop_call(call_id))
+        except OneInboxError as refused:
+            if not stop_refusal_may_mean_ended(refused):
+                raise
+            call = ended_call(await self._read_after_refused_stop(call_id))
+            if call is None:
+                raise
+        self.log.info("Call %s had already ended (%s); nothing to stop", call_id, call.get("status"))
+        return call
+
+    async def _read_after_refused_stop(self, call_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.get_call(call_id)
+        except OneInboxError as exc:
+            self.log.warning("Could not read call %s after its stop was refused: %s", call_id, exc)
+            return None
 
     async def list_calls(
         self, agent_id: str | None = None, status: str | None = None, limit: int = 20, offset: int = 0
@@ -204,3 +238,33 @@ class OneInboxAsyncHook(BaseHook):
         :param agent_id: The agent's id.
         """
         return await self._record(api.get_agent(agent_id))
+
+    async def get_usage(self) -> dict[str, Any]:
+        """
+        The workspace's quota and usage (``GET /v1/usage``); daily figures reset at 00:00 UTC.
+
+        :return: ``{calls_made_today, max_calls_per_day, calls_remaining_today, ...}``.
+        """
+        return await self._record(api.get_usage())
+
+    async def get_inbound_routing(self, phone_number_id: str) -> dict[str, Any]:
+        """
+        Where calls to a number go (``GET /v1/phone-numbers/{id}/inbound-routing``).
+
+        :param phone_number_id: The number's id, not the number itself.
+        :return: ``{agent_id, fallback: {agent_id}, voicemail_message}``.
+        """
+        return await self._record(api.get_inbound_routing(phone_number_id))
+
+    async def list_webhook_deliveries(
+        self, webhook_id: str, limit: int | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        The delivery attempts of a webhook (``GET /v1/webhooks/{id}/deliveries``).
+
+        :param webhook_id: The webhook's id.
+        :param limit: Most attempts to return, 1..100; the API's default when ``None``.
+        :param status: Only attempts in this status (sent only when given).
+        :return: ``[{status, attempt, response_status, next_retry_at, ...}]``.
+        """
+        return await self._items(api.list_webhook_deliveries(webhook_id, limit, status))

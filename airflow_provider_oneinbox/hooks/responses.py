@@ -13,24 +13,50 @@ from typing import Any
 from airflow_provider_oneinbox.exceptions import (
     MAX_QUOTED_BODY_CHARS,
     OneInboxError,
+    OneInboxInvalidIdError,
     OneInboxTransportError,
+    error_code_of,
     error_from_response,
     parse_retry_after,
     sanitize_detail,
 )
 from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.status import OneInboxCallStatus
 
 REDACTED = "***"
 
 
-def redact(text: str, secret: str) -> str:
+def redact(text: str, secret: str, *others: str) -> str:
     """
-    ``text`` with every occurrence of ``secret`` replaced by ``***``.
+    ``text`` with every occurrence of ``secret`` (and of each of ``others``) replaced by ``***``.
 
     :param text: Any text that may quote a request (an error body, an exception's message).
     :param secret: The API key.
+    :param others: More secrets, e.g. the carrier key a request carries.
     """
-    return text.replace(secret, REDACTED) if secret else text
+    for value in sorted((secret, *others), key=len, reverse=True):
+        if value:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def redact_parsed(value: Any, secrets: tuple[str, ...]) -> Any:
+    """
+    ``value`` (parsed JSON) with every secret redacted from its strings.
+
+    Redacting the raw text is not enough: JSON may have escaped a secret (``\\u0041``,
+    ``\\/``), which parsing turns back into the secret itself.
+
+    :param value: Parsed JSON.
+    :param secrets: The API key and the request's own secrets.
+    """
+    if isinstance(value, str):
+        return redact(value, *secrets) if secrets else value
+    if isinstance(value, list):
+        return [redact_parsed(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {redact_parsed(key, secrets): redact_parsed(item, secrets) for key, item in value.items()}
+    return value
 
 
 def decode_response(
@@ -43,9 +69,10 @@ def decode_response(
     :param status: HTTP status.
     :param body: Raw response body.
     :param retry_after: The ``Retry-After`` header, if any.
-    :param secret: The API key, redacted from anything quoted.
+    :param secret: The API key, redacted from anything quoted (and so are ``request.secrets``).
     """
-    text = redact(body.decode("utf-8", errors="replace"), secret)
+    secrets = (secret, *request.secrets)
+    text = redact(body.decode("utf-8", errors="replace"), *secrets)
     if 200 <= status < 300:
         if not text.strip():
             return None
@@ -59,11 +86,14 @@ def decode_response(
                 path=request.path,
                 status_code=status,
             ) from None
+    code = None
     try:
-        payload = json.loads(text)
-        detail = sanitize_detail(payload.get("detail", payload) if isinstance(payload, dict) else payload)
+        payload = redact_parsed(json.loads(text), secrets)
     except ValueError:
-        detail = text.strip()[:MAX_QUOTED_BODY_CHARS]
+        detail: Any = text.strip()[:MAX_QUOTED_BODY_CHARS]
+    else:
+        detail = sanitize_detail(payload.get("detail", payload) if isinstance(payload, dict) else payload)
+        code = error_code_of(payload)
     raise error_from_response(
         method=request.method,
         path=request.path,
@@ -71,6 +101,8 @@ def decode_response(
         detail=detail,
         retry_after=parse_retry_after(retry_after),
         note=request.unsafe_note if status >= 500 and not request.repeat_safe else None,
+        code=code,
+        path_ids=request.path_ids,
     )
 
 
@@ -86,7 +118,9 @@ def transport_error(
     :param secret: The API key.
     :param transient: ``False`` for failures that waiting cannot fix (a rejected certificate).
     """
-    message = f"OneInbox API {request.label} failed without a response: {redact(reason, secret)}"
+    message = (
+        f"OneInbox API {request.label} failed without a response: {redact(reason, secret, *request.secrets)}"
+    )
     if not request_sent:
         message += " (no connection was established, so the request was not sent)"
     elif not request.repeat_safe:
@@ -159,3 +193,26 @@ def next_offset(page: dict[str, Any], offset: int) -> int | None:
     if not isinstance(total, int) and isinstance(limit, int) and count < limit:
         return None
     return offset + count
+
+
+def stop_refusal_may_mean_ended(error: OneInboxError) -> bool:
+    """
+    Whether a refused ``POST /v1/calls/{id}/stop`` may only mean that the call had already ended.
+
+    The API documents stopping an ended call as a no-op; an API that answers 400 or 409
+    ("already ended") instead is asked for the call before the refusal counts as an error.
+
+    :param error: What the stop failed with.
+    """
+    return error.status_code in (400, 409) and not isinstance(error, OneInboxInvalidIdError)
+
+
+def ended_call(call: dict[str, Any] | None) -> dict[str, Any] | None:
+    """
+    ``call`` if it has ended (``completed`` or ``failed``), else ``None``.
+
+    :param call: A call record, or ``None`` when it could not be read.
+    """
+    if call is not None and OneInboxCallStatus.is_terminal(call.get("status")):
+        return call
+    return None
