@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.conftest import eventually, task_xcoms
+from tests.helpers.triggerers import TriggererProcess, run_with_triggerer_processes, wait_until
 
 pytestmark = pytest.mark.airflow_db
 
@@ -457,105 +457,6 @@ def test_a_triggerer_restart_mid_call_resumes_the_wait_and_never_hangs_up(
     assert sim.calls_created(to) == 1
 
 
-class TriggererProcess:
-    """A real ``airflow triggerer`` process on the test's SQLite metadata DB (and its log file)."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "triggerer", "--skip-serve-logs", "--capacity", "10"],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-
-    def shut_down(self) -> None:
-        """SIGTERM, as a deploy or a restart does: the triggerer cancels its triggers and exits."""
-        self.process.send_signal(signal.SIGTERM)
-
-    def wait(self) -> int:
-        """Its exit code, once it has exited (Airflow gives its trigger runner up to 10 s)."""
-        return self.process.wait(timeout=30)
-
-    def close(self) -> None:
-        """
-        Make sure it is gone: SIGTERM, then a second SIGTERM (Airflow's forced exit, which also
-        kills its trigger runner process) if it lingers, then SIGKILL; and close its log.
-        """
-        for stop in (self.process.terminate, self.process.terminate, self.process.kill):
-            if self.process.poll() is not None:
-                break
-            stop()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=2 if stop is self.process.terminate else 10)
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
-
-
-def run_with_triggerer_processes(
-    dag: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    script: Callable[[Callable[[], TriggererProcess]], None],
-    timeout: float = 180,
-) -> Any:
-    """
-    ``dag.test()``, its triggers left to real ``airflow triggerer`` processes that ``script``
-    starts (with the function it is given) and stops, from another thread.
-
-    Every triggerer is closed at the end. If ``script`` fails, the DAG's tasks are failed so that
-    ``dag.test()`` returns, and the failure is raised with the triggerers' logs.
-    """
-    import airflow.sdk.definitions.dag as sdk_dag
-
-    run_task = sdk_dag._run_task
-
-    def run_task_leaving_triggers_to_the_triggerer(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
-        return run_task(ti=ti, task=task, run_triggerer=False)
-
-    monkeypatch.setattr(sdk_dag, "_run_task", run_task_leaving_triggers_to_the_triggerer)
-    triggerers: list[TriggererProcess] = []
-    failure: list[BaseException] = []
-
-    def start_triggerer() -> TriggererProcess:
-        triggerers.append(TriggererProcess(tmp_path / f"triggerer-{len(triggerers) + 1}.log"))
-        return triggerers[-1]
-
-    def orchestrate() -> None:
-        try:
-            script(start_triggerer)
-        except BaseException as exc:
-            failure.append(exc)
-            fail_the_task(dag.dag_id)  # so dag.test() returns
-        finally:
-            for triggerer in triggerers:
-                triggerer.close()
-
-    orchestrator = threading.Thread(target=orchestrate)
-    orchestrator.start()
-    try:
-        dag_run = dag.test()
-    finally:
-        orchestrator.join(timeout=timeout)
-    if failure:
-        logs = "".join(triggerer.log() for triggerer in triggerers)
-        raise AssertionError(f"{failure[0]!r}\n{logs}") from failure[0]
-    return dag_run
-
-
 def test_a_real_triggerer_restarted_mid_call_resumes_the_wait(
     sim: OneInboxSimulator, load_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -603,18 +504,6 @@ def test_a_real_triggerer_restarted_mid_call_resumes_the_wait(
     assert call["id"] == seen["call_id"]
     assert call["end_reason"] == "max_duration"  # ended on its own, never hung up
     assert not sim.requests(method="POST", path_prefix=f"/v1/calls/{call['id']}/stop")
-
-
-def fail_the_task(dag_id: str) -> None:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from sqlalchemy import update
-
-    with create_session() as session:
-        session.execute(
-            update(TaskInstance).where(TaskInstance.dag_id == dag_id).values(state=TaskInstanceState.FAILED)
-        )
 
 
 # -- 5. a mapped campaign where tries fail after the POST and are retried --------------------------

@@ -1,0 +1,157 @@
+"""A throwaway PostgreSQL server on a free loopback port, for tests that need a real metadata DB."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+#: What the tests of a stalled triggerer run on in production-like setups.
+DATABASE = "airflow"
+USER = "airflow"
+
+
+def server_binaries() -> Path | None:
+    """
+    The directory holding ``initdb``, ``pg_ctl`` and ``postgres``, or ``None`` if not installed.
+
+    Debian keeps them in ``/usr/lib/postgresql/<version>/bin`` (the newest wins), off ``PATH``.
+    """
+    on_path = [shutil.which(name) for name in ("initdb", "pg_ctl", "postgres")]
+    if all(on_path):
+        return Path(os.path.realpath(str(on_path[0]))).parent
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version, reverse=True):
+        if all((Path(candidate) / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
+            return Path(candidate)
+    return None
+
+
+def _version(path: str) -> float:
+    with contextlib.suppress(ValueError):
+        return float(Path(path).parent.name)
+    return 0.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PostgresServer:
+    """
+    ``initdb`` + ``pg_ctl start`` into a temporary directory, listening on 127.0.0.1 only.
+
+    PostgreSQL refuses to run as root: as root, the cluster belongs to (and the server runs as)
+    the ``postgres`` user if there is one, else ``nobody``. Durability is off (``fsync``,
+    ``synchronous_commit``): the data is thrown away with the directory.
+
+    :param binaries: Directory of the server binaries (see :func:`server_binaries`).
+    """
+
+    def __init__(self, binaries: Path) -> None:
+        self.binaries = binaries
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="oneinbox-postgres-"))
+        self.root.chmod(0o755)  # the server's user must reach its data directory
+        self.data = self.root / "data"
+        self.log_path = self.root / "server.log"
+        self._run_as = self._server_user()
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the test database, for ``[database] sql_alchemy_conn``."""
+        return f"postgresql+psycopg2://{USER}@127.0.0.1:{self.port}/{DATABASE}"
+
+    @staticmethod
+    def _server_user() -> str | None:
+        if os.geteuid() != 0:
+            return None
+        for name in ("postgres", "nobody"):
+            with contextlib.suppress(KeyError):
+                pwd.getpwnam(name)
+                return name
+        raise RuntimeError("PostgreSQL cannot run as root and there is no 'postgres' or 'nobody' user")
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        command = [str(self.binaries / args[0]), *args[1:]]
+        if self._run_as is not None:
+            command = ["runuser", "-u", self._run_as, "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{args[0]} failed ({done.returncode}): {done.stdout}{done.stderr}{self.log()}"
+            )
+
+    def start(self) -> None:
+        """Create the cluster and the database, start the server and wait until it accepts connections."""
+        self.data.mkdir(mode=0o700)
+        self.log_path.touch()
+        if self._run_as is not None:
+            user = pwd.getpwnam(self._run_as)
+            os.chown(self.data, user.pw_uid, user.pw_gid)
+            os.chown(self.log_path, user.pw_uid, user.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.data}' "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log_path), "-o", options, "-w", "-t", "60", "start"
+        )
+        self._create_database()
+
+    def _create_database(self) -> None:
+        import psycopg2
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = psycopg2.connect(host="127.0.0.1", port=self.port, user=USER, dbname="postgres")
+                break
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {DATABASE}")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown; immediate if that hangs) and delete its directory."""
+        if (self.data / "postmaster.pid").exists():
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "20", "stop", timeout=30)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self) -> str:
+        """The end of the server's log."""
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-3000:]
+        return ""
+
+
+@contextlib.contextmanager
+def postgres_server(binaries: Path) -> Iterator[PostgresServer]:
+    """A started :class:`PostgresServer`, stopped and deleted on exit, even if starting failed."""
+    server = PostgresServer(binaries)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
