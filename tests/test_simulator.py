@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,15 @@ from tests.conftest import TEST_API_KEY
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 REPO = Path(__file__).resolve().parents[1]
 FROZEN = 1e-6  # a clock speed at which real time does not matter: tests move time with advance()
+MISSING = "00000000-0000-4000-8000-000000000000"  # a well-formed id (uuid style) that names nothing
+UNPROCESSED = {"outcome": None, "summary": None}  # analysis before post-call processing (default shape)
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def api(sim: OneInboxSimulator, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -115,7 +125,7 @@ def test_public_constants_and_scenario_choice() -> None:
     assert scenario_for("+15550000006").name == "unknown_status"
     assert scenario_for("+15550000099") is SCENARIOS["default"]
     suffixes = {spec.suffix for spec in SCENARIOS.values()}
-    assert suffixes == {"01", "02", "03", "04", "05", "06", "07", "08", None}
+    assert suffixes == {"01", "02", "03", "04", "05", "06", "07", "08", "09", None}
 
 
 def test_package_docstring_shows_the_scenarios_table() -> None:
@@ -135,8 +145,8 @@ def test_missing_or_wrong_key_is_401(sim: OneInboxSimulator) -> None:
 
 
 def test_404_409_and_422_shapes(sim: OneInboxSimulator) -> None:
-    assert api(sim, "GET", "/v1/calls/call_nope").json() == {"detail": "Call not found"}
-    assert api(sim, "GET", "/v1/calls/call_nope").status_code == 404
+    assert api(sim, "GET", f"/v1/calls/{MISSING}").json() == {"detail": "Call not found"}
+    assert api(sim, "GET", f"/v1/calls/{MISSING}").status_code == 404
     body = {"agent_id": "agt_nope", "to_number": "+15550001000", "from_number": "+15557770000"}
     response = api(sim, "POST", "/v1/calls", json=body)
     assert (response.status_code, response.json()) == (404, {"detail": "Agent not found"})
@@ -167,10 +177,11 @@ def test_404_409_and_422_shapes(sim: OneInboxSimulator) -> None:
 def test_lifecycle_post_call_data_arrives_after_the_end(frozen: OneInboxSimulator) -> None:
     sim = frozen
     call = create_call(sim, variables={"customer_name": "Sama"}, metadata={"crm": {"id": 7}, "tags": ["a"]})
-    assert call["id"].startswith("call_")
+    assert is_uuid(call["id"])
     assert call["status"] == "initiated"
-    for field in ("analysis", "transcript", "recording_url", "duration_seconds", "ai_summary", "outcome"):
+    for field in ("transcript", "recording_url", "duration_seconds", "ai_summary", "outcome"):
         assert call[field] is None
+    assert call["analysis"] == UNPROCESSED
     assert call["messages"] == []
     assert call["metadata"] == {"crm": {"id": 7}, "tags": ["a"]}
 
@@ -180,8 +191,9 @@ def test_lifecycle_post_call_data_arrives_after_the_end(frozen: OneInboxSimulato
     ended = get_call(sim, call["id"])
     assert ended["status"] == "completed"
     assert ended["ended_at"] is not None
-    assert ended["analysis"] is None
+    assert ended["analysis"] == UNPROCESSED
     assert ended["messages"] == []
+    assert ended["transcript"] is None
     assert ended["duration_seconds"] is None
 
     sim.advance(3)  # analysis_delay
@@ -216,7 +228,8 @@ EXPECTED = {  # suffix: (final status, outcome, end_reason, duration, has messag
     "05": ("completed", "Interested", "max_duration", 600, True),
     "06": ("completed", "Interested", "agent_hangup", 20, True),
     "07": ("completed", "Not Interested", "user_hangup", 12, True),
-    "08": ("completed", None, "agent_hangup", 20, True),
+    "08": ("completed", None, "agent_hangup", 20, False),
+    "09": ("completed", None, "user_hangup", 8, True),
     "99": ("completed", "Interested", "agent_hangup", 20, True),
 }
 
@@ -230,10 +243,12 @@ def test_scenarios(frozen: OneInboxSimulator, suffix: str) -> None:
     assert (done["status"], done["outcome"], done["end_reason"]) == (status, outcome, end_reason)
     assert done["duration_seconds"] == duration
     assert bool(done["messages"]) is has_messages
-    if suffix == "08":
-        assert done["analysis"] is None
+    if suffix == "08":  # no post-call data, ever
+        assert done["analysis"] == UNPROCESSED
+        assert (done["transcript"], done["ai_summary"], done["recording_url"]) == (None, None, None)
     else:
         assert done["analysis"]["outcome"] == outcome
+        assert done["analysis"]["summary"]
 
 
 def test_unknown_status_scenario_reports_ringing(frozen: OneInboxSimulator) -> None:
@@ -269,7 +284,7 @@ def test_stop_ends_a_live_call_and_is_idempotent(frozen: OneInboxSimulator) -> N
     assert again["ended_at"] == stopped["ended_at"]
     assert again["end_reason"] == "api_stop"
     assert again["duration_seconds"] == 8
-    assert api(frozen, "POST", "/v1/calls/call_nope/stop").status_code == 404
+    assert api(frozen, "POST", f"/v1/calls/{MISSING}/stop").status_code == 404
 
 
 def test_patch_outcome_is_title_case(frozen: OneInboxSimulator) -> None:
@@ -327,12 +342,12 @@ def test_agents_credentials_and_numbers(sim: OneInboxSimulator) -> None:
     assert api(sim, "GET", "/v1/agents/agt_survey").json()["language"]
     created = api(sim, "POST", "/v1/agents", json={"name": "Bot"})
     assert created.status_code == 201
-    assert created.json()["id"].startswith("agt_")
+    assert is_uuid(created.json()["id"])
 
     secret = "provider-secret-123"
     cred = api(sim, "POST", "/v1/credentials", json={"name": "c", "provider": "twilio", "api_key": secret})
     assert cred.status_code == 201
-    assert cred.json()["id"].startswith("crd_")
+    assert is_uuid(cred.json()["id"])
     listing = api(sim, "GET", "/v1/credentials")
     assert secret not in cred.text + listing.text
     assert len(listing.json()["items"]) == 1
@@ -349,7 +364,7 @@ def test_agents_credentials_and_numbers(sim: OneInboxSimulator) -> None:
     number = api(sim, "POST", "/v1/phone-numbers", json=body).json()
     assert number["status"] == "active"
     assert number["provider"] == "twilio"
-    assert number["id"].startswith("phn_")
+    assert is_uuid(number["id"])
     patched = api(sim, "PATCH", f"/v1/phone-numbers/{number['id']}", json={"agent_id": "agt_support"})
     assert patched.json()["agent_id"] == "agt_support"
     assert api(sim, "PATCH", f"/v1/phone-numbers/{number['id']}", json={"agent_id": "no"}).status_code == 404

@@ -20,7 +20,8 @@ scenarios, chosen by the last two digits of to_number:
 faults apply to /v1 requests only (never to /_sim); change them at runtime with
   curl -X POST URL/_sim/faults -H 'Content-Type: application/json' -d '{{"rate_limit_ratio": 0.2}}'
 and clear them with DELETE URL/_sim/faults. Other admin endpoints: GET /_sim/stats, GET /_sim/requests,
-POST /_sim/reset, POST /_sim/advance {{"seconds": s}}, POST /_sim/configure, interactive docs /_sim/docs.
+POST /_sim/reset, POST /_sim/advance {{"seconds": s}}, GET/POST /_sim/configure (speed, analysis_delay
+and every option above, e.g. {{"post_call_shape": "empty"}}), interactive docs /_sim/docs.
 """
 
 
@@ -49,6 +50,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds from a call's end to its post-call data (default: %(default)s)",
     )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed CA")
+    shapes = parser.add_argument_group(
+        "shapes, ids, quota and inbound traffic (defaults follow the reference)"
+    )
+    shapes.add_argument(
+        "--post-call-shape",
+        choices=["nulls", "empty", "null"],
+        default="nulls",
+        help='analysis before post-call processing: nulls = {"outcome": null, "summary": null}, '
+        "empty = {}, null = null (default: %(default)s)",
+    )
+    shapes.add_argument(
+        "--transcript-shape",
+        choices=["string", "list"],
+        default="string",
+        help="transcript as the deprecated string or as [{role, content}] (default: %(default)s)",
+    )
+    shapes.add_argument(
+        "--id-style",
+        choices=["uuid", "prefixed"],
+        default="uuid",
+        help="uuid ids (a malformed path id gets a 422) or prefixed ones like call_... (default: "
+        "%(default)s); the seeded agents keep agt_sales, agt_support, agt_survey",
+    )
+    shapes.add_argument(
+        "--max-calls-per-day",
+        type=int,
+        default=None,
+        help="daily quota of POST /v1/calls, reset 00:00 UTC of the simulated clock (default: unlimited)",
+    )
+    shapes.add_argument(
+        "--quota-status",
+        type=int,
+        choices=[429, 403],
+        default=429,
+        help="status of a create past the quota, code DAILY_CALL_LIMIT_REACHED (default: %(default)s)",
+    )
+    shapes.add_argument(
+        "--inbound-per-minute",
+        type=float,
+        default=0.0,
+        help="inbound calls per registered number per simulated minute (default: %(default)s = off)",
+    )
     faults = parser.add_argument_group("faults (all off by default)")
     ratio = "share (0..1) of /v1 requests "
     faults.add_argument("--rate-limit-ratio", type=float, default=0.0, help=ratio + "answered 429")
@@ -111,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         analysis_delay=args.analysis_delay,
         tls=args.tls,
         faults=faults,
+        post_call_shape=args.post_call_shape,
+        transcript_shape=args.transcript_shape,
+        id_style=args.id_style,
+        max_calls_per_day=args.max_calls_per_day,
+        quota_refusal_status=args.quota_status,
+        inbound_calls_per_minute=args.inbound_per_minute,
     )
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from airflow_provider_oneinbox.simulator.context import Simulation
+from airflow_provider_oneinbox.simulator.errors import ApiError, api_error_handler
 from airflow_provider_oneinbox.simulator.middleware import SimulatorMiddleware
 from airflow_provider_oneinbox.simulator.routes_account import build_account_router
 from airflow_provider_oneinbox.simulator.routes_admin import build_admin_router
 from airflow_provider_oneinbox.simulator.routes_calls import build_calls_router
+from airflow_provider_oneinbox.simulator.routes_webhooks import build_webhooks_router
+from airflow_provider_oneinbox.simulator.routes_workspace import build_workspace_router
 
 
 def create_app(sim: Simulation) -> SimulatorMiddleware:
@@ -36,7 +39,10 @@ def create_app(sim: Simulation) -> SimulatorMiddleware:
         openapi_url="/_sim/openapi.json",
         redoc_url=None,
     )
+    api.add_exception_handler(ApiError, api_error_handler)
     api.include_router(build_calls_router(sim))
     api.include_router(build_account_router(sim))
+    api.include_router(build_webhooks_router(sim))
+    api.include_router(build_workspace_router(sim))
     api.include_router(build_admin_router(sim))
     return SimulatorMiddleware(api, sim)

@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_oneinbox.simulator.app import create_app
 from airflow_provider_oneinbox.simulator.certs import TlsFiles, generate_tls_files
 from airflow_provider_oneinbox.simulator.context import Simulation
+from airflow_provider_oneinbox.simulator.options import IdStyle, PostCallShape, SimOptions, TranscriptShape
 from airflow_provider_oneinbox.simulator.server import ServerThread, raise_fd_limit
 
 #: The key a simulator accepts unless told otherwise.
@@ -29,6 +30,16 @@ class OneInboxSimulator:
     :param analysis_delay: Simulated seconds between a call's end and its post-call data.
     :param tls: Serve HTTPS with a certificate generated at start (trust :attr:`ca_cert_path`).
     :param faults: Initial :class:`~.faults.FaultSettings` fields.
+    :param post_call_shape: ``analysis`` before post-call processing: ``nulls`` (default,
+        ``{"outcome": null, "summary": null}``), ``empty`` (``{}``) or ``null``.
+    :param transcript_shape: ``string`` (default) or ``list`` (``[{role, content}]``).
+    :param id_style: ``uuid`` (default; a malformed path id gets a 422) or ``prefixed`` (``call_...``).
+    :param max_calls_per_day: Daily quota of ``POST /v1/calls``; ``None`` (default): unlimited.
+    :param quota_refusal_status: 429 (default, with ``Retry-After``) or 403 past the quota.
+    :param inbound_calls_per_minute: Inbound calls per registered number per simulated minute (0: off).
+
+    Every option (see :class:`~.options.SimOptions`) can be changed with :meth:`configure`;
+    :meth:`reset` restores the values given here.
     """
 
     def __init__(
@@ -40,8 +51,25 @@ class OneInboxSimulator:
         analysis_delay: float = 3.0,
         tls: bool = False,
         faults: dict[str, Any] | None = None,
+        *,
+        post_call_shape: PostCallShape = "nulls",
+        transcript_shape: TranscriptShape = "string",
+        id_style: IdStyle = "uuid",
+        max_calls_per_day: int | None = None,
+        quota_refusal_status: int = 429,
+        inbound_calls_per_minute: float = 0.0,
     ) -> None:
-        self._sim = Simulation(api_key, speed=speed, analysis_delay=analysis_delay, faults=faults)
+        options = {
+            "post_call_shape": post_call_shape,
+            "transcript_shape": transcript_shape,
+            "id_style": id_style,
+            "max_calls_per_day": max_calls_per_day,
+            "quota_refusal_status": quota_refusal_status,
+            "inbound_calls_per_minute": inbound_calls_per_minute,
+        }
+        self._sim = Simulation(
+            api_key, speed=speed, analysis_delay=analysis_delay, faults=faults, options=options
+        )
         self._app = create_app(self._sim)
         self.host = host
         self._requested_port = port
@@ -120,12 +148,28 @@ class OneInboxSimulator:
 
     # -- control --------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget calls, numbers, credentials, webhooks, agents created, logs, counters and faults."""
+        """
+        Forget calls, numbers, credentials, webhooks, agents created, logs, counters and faults, and
+        restore the speed, the analysis delay and every option to the values the simulator was built with.
+        """
         self._sim.reset()
 
-    def configure(self, speed: float | None = None, analysis_delay: float | None = None) -> None:
-        """Change the clock speed and/or the analysis delay at runtime."""
-        self._sim.configure(speed=speed, analysis_delay=analysis_delay)
+    def configure(
+        self, speed: float | None = None, analysis_delay: float | None = None, **options: Any
+    ) -> SimOptions:
+        """
+        Change the clock speed, the analysis delay and/or options at runtime.
+
+        :param options: Option names as in the constructor, e.g. ``post_call_shape="empty"``,
+            ``max_calls_per_day=None`` (``None`` is a value: unlimited). Unknown names raise.
+        :return: Every option now in force.
+        """
+        return self._sim.configure(speed=speed, analysis_delay=analysis_delay, **options)
+
+    @property
+    def options(self) -> SimOptions:
+        """The options in force."""
+        return self._sim.store.options
 
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings (fields of ``POST /_sim/faults``); unspecified fields keep their value."""

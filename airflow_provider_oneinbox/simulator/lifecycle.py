@@ -20,7 +20,7 @@ class Call:
     """
     A call, stored as facts (when it was created, dialled, stopped); everything else is derived.
 
-    :param id: ``call_`` + hex.
+    :param id: A UUID, or ``call_`` + hex (see :mod:`.ids`).
     :param seq: Creation order, used for newest-first listing and cursors.
     :param agent_id: The agent that talks.
     :param scenario: What the call does, see :mod:`.scenarios`.
@@ -133,7 +133,8 @@ class Call:
         if self.final_status == "failed":
             events.append(("call.failed", self.end))
         events.append(("call.ended", self.end))
-        events.append(("call.analyzed", self.analysis_ready))
+        if self.scenario.post_call_data:
+            events.append(("call.analyzed", self.analysis_ready))
         return events
 
     # -- post-call data -------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Call:
         """``analysis.outcome`` once ready: the PATCHed one, else the scenario's."""
         if self.outcome_override is not None:
             return self.outcome_override
-        if not self.scenario.analysis:
+        if not self.scenario.post_call_data:
             return None
         if self.answered_at is None and self.stopped:
             return "Not Connected"
@@ -162,7 +163,7 @@ class Call:
 
     def summary(self) -> str | None:
         """``analysis.summary`` / ``ai_summary``."""
-        if not self.scenario.analysis or self.scenario.summary is None:
+        if not self.scenario.post_call_data or self.scenario.summary is None:
             return None
         if self.stopped:
             return "The call was stopped through the API."
@@ -173,7 +174,7 @@ class Call:
 
     def recording_url(self, clock: SimClock, now: float) -> str | None:
         """A fresh signed link, valid for :data:`RECORDING_TTL_SECONDS` from ``now``."""
-        if self.answered_at is None or not self.enable_recording:
+        if self.answered_at is None or not self.enable_recording or not self.scenario.post_call_data:
             return None
         expires = int(clock.to_datetime(now).timestamp()) + RECORDING_TTL_SECONDS
         signature = self._digest(f"rec:{expires}")[:32]
@@ -181,51 +182,8 @@ class Call:
 
     def latency(self) -> dict[str, int] | None:
         """Per-turn latency figures, deterministic per call."""
-        if self.answered_at is None:
+        if self.answered_at is None or not self.scenario.post_call_data:
             return None
         seed = int(self._digest("lat")[:8], 16)
         llm, tts, stt = 300 + seed % 300, 120 + seed % 90, 80 + seed % 70
         return {"llm_ms": llm, "tts_ms": tts, "stt_ms": stt, "e2e_ms": llm + tts + stt}
-
-    # -- the record -----------------------------------------------------------------------------
-    def render(self, clock: SimClock, now: float) -> dict[str, Any]:
-        """The call record as ``GET /v1/calls/{id}`` returns it at simulated time ``now``."""
-        ended = now >= self.end
-        ready = now >= self.analysis_ready
-        outcome = self.outcome() if ready else self.outcome_override
-        analysis: dict[str, Any] | None = None
-        if ready and (self.scenario.analysis or self.outcome_override is not None):
-            analysis = {"outcome": outcome, "summary": self.summary()}
-        elif self.outcome_override is not None:
-            analysis = {"outcome": outcome, "summary": None}
-        messages = self.messages() if ready else []
-        updated = max(t for t in [*self.transitions(), self.patched_at or 0.0] if t <= now)
-        duration = self.duration
-        return {
-            "id": self.id,
-            "agent_id": self.agent_id,
-            "type": self.type,
-            "direction": self.direction,
-            "status": self.status_at(now),
-            "from_number": self.from_number,
-            "to_number": self.to_number,
-            "scheduled_at": self.scheduled_at,
-            "variables": self.variables,
-            "metadata": self.metadata,
-            "started_at": clock.iso(self.start) if self.dialled and now >= self.start else None,
-            "ended_at": clock.iso(self.end) if ended else None,
-            "duration_seconds": duration if ready else None,
-            "end_reason": ("api_stop" if self.stopped else self.scenario.end_reason) if ready else None,
-            "transcript": "\n".join(f"{m['role']}: {m['content']}" for m in messages) if ready else None,
-            "messages": messages,
-            "analysis": analysis,
-            "outcome": outcome,
-            "ai_summary": self.summary() if ready else None,
-            "recording_url": self.recording_url(clock, now) if ready else None,
-            "latency": self.latency() if ready else None,
-            "cost_cents": 9 * math.ceil(duration / 60) if ready else None,
-            "credits_used": round(duration / 60, 2) if ready else None,
-            "twilio_call_sid": self.twilio_call_sid if self.dialled and now >= self.start else None,
-            "created_at": clock.iso(self.created),
-            "updated_at": clock.iso(updated),
-        }

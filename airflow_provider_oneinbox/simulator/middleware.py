@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.faults import Fault
+from airflow_provider_oneinbox.simulator.ids import path_id_errors
 from airflow_provider_oneinbox.simulator.traffic import TrafficLog
 
 ADMIN_PREFIX = "/_sim"
@@ -143,10 +144,13 @@ class SimulatorMiddleware:
         """Fast path for the hot ``GET /v1/calls/{call_id}`` (what pollers hammer): skips FastAPI routing."""
         store = self.sim.store
         call = store.calls.get(call_id)
-        if call is None:
-            status, content = 404, {"detail": "Call not found"}
+        content: Any
+        if call is not None:
+            status, content = 200, store.render(call)
+        elif (errors := path_id_errors("call_id", call_id, store.options.id_style)) is not None:
+            status, content = 422, {"detail": errors}
         else:
-            status, content = 200, call.render(store.clock, store.clock.now())
+            status, content = 404, {"detail": "Call not found"}
         body = json.dumps(content).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_oneinbox.simulator.options import SimOptions
+
 E164_PATTERN = r"^\+[1-9]\d{1,14}$"
 PhoneNumber = Annotated[str, Field(pattern=E164_PATTERN)]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
@@ -50,11 +52,17 @@ class ProviderConfig(BaseModel):
     auth_password: str | None = None
 
 
-class InboundRouting(BaseModel):
-    """Who answers inbound calls to a number."""
+class FallbackRouting(BaseModel):
+    """Who answers an inbound call when the number's routing names no agent."""
 
     agent_id: str | None = None
-    fallback: dict[str, Any] | None = None
+
+
+class InboundRouting(BaseModel):
+    """Who answers inbound calls to a number (``POST /v1/phone-numbers/{id}/inbound-routing``)."""
+
+    agent_id: str | None = None
+    fallback: FallbackRouting | None = None
     voicemail_message: str | None = None
 
 
@@ -109,6 +117,20 @@ class WebCallIn(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class CallOutcomeIn(BaseModel):
+    """``POST /v1/workspace/call-outcomes``: a workspace's own outcome."""
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class CallOutcomePatch(BaseModel):
+    """``PATCH /v1/workspace/call-outcomes/{id}``."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+
+
 class OutcomeIn(BaseModel):
     """``PATCH /v1/calls/{id}``: the outcome is the only mutable field."""
 
@@ -138,8 +160,14 @@ class AdvanceIn(BaseModel):
     seconds: float = Field(ge=0)
 
 
-class ConfigureIn(BaseModel):
-    """``POST /_sim/configure``."""
+class ConfigureIn(SimOptions):
+    """``POST /_sim/configure``: the fields sent are changed (``null`` is a value for the options)."""
 
     speed: float | None = Field(default=None, gt=0)
     analysis_delay: float | None = Field(default=None, ge=0)
+
+    def option_changes(self) -> dict[str, Any]:
+        """The :class:`SimOptions` fields the request sent."""
+        return {
+            name: getattr(self, name) for name in self.model_fields_set if name in SimOptions.model_fields
+        }

@@ -1,30 +1,38 @@
-"""``/v1/agents``, ``/v1/credentials``, ``/v1/phone-numbers`` and ``/v1/webhooks``."""
+"""
+``/v1/agents``, ``/v1/credentials`` and ``/v1/integrations`` (one store), ``/v1/phone-numbers``.
+
+Path ids of credentials/integrations and phone numbers get FastAPI's 422 when they are not UUIDs (in the
+``uuid`` id style); agent ids are opaque (the seeded ones are ``agt_...`` in both styles).
+"""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query
 
 from airflow_provider_oneinbox.simulator.context import Simulation
+from airflow_provider_oneinbox.simulator.errors import not_found
 from airflow_provider_oneinbox.simulator.models import (
     AgentIn,
     CredentialIn,
+    InboundRouting,
     PhoneNumberIn,
     PhoneNumberPatch,
     PurchaseIn,
-    WebhookIn,
-    WebhookPatch,
 )
 from airflow_provider_oneinbox.simulator.routes_calls import Limit, Offset
-from airflow_provider_oneinbox.simulator.state import new_id, not_found
 
 Json = dict[str, Any]
 
 
+def masked_key(key: str) -> str:
+    """What ``GET /v1/integrations/{id}`` shows of a stored key: its last four characters at most."""
+    return "****" + (key[-4:] if len(key) >= 12 else "")
+
+
 def build_account_router(sim: Simulation) -> APIRouter:
-    """Agents, credentials, phone numbers and webhooks, bound to one simulation."""
+    """Agents, credentials/integrations and phone numbers, bound to one simulation."""
     router = APIRouter(prefix="/v1")
     store = sim.store
 
@@ -45,26 +53,38 @@ def build_account_router(sim: Simulation) -> APIRouter:
 
     @router.post("/agents", status_code=201, tags=["agents"])
     async def create_agent(body: AgentIn) -> Json:
+        store.check_voice(body.voice_id)
         now = store.now_iso()
-        agent = {"id": new_id("agt", 16), **body.model_dump(), "created_at": now, "updated_at": now}
+        agent = {"id": store.new_id("agt"), **body.model_dump(), "created_at": now, "updated_at": now}
         agent["first_message"] = agent["first_message"] or "Hi {{customer_name}}! This is " + body.name + "."
         with store.lock:
             store.agents[agent["id"]] = agent
         return agent
 
-    # -- credentials ----------------------------------------------------------------------------
-    @router.post("/credentials", status_code=201, tags=["credentials"])
+    # -- credentials, a.k.a. integrations -------------------------------------------------------
     async def create_credential(body: CredentialIn) -> Json:
-        record = {"id": new_id("crd", 16), "name": body.name, "provider": body.provider}
+        record = {"id": store.new_id("crd"), "name": body.name, "provider": body.provider}
         record["created_at"] = store.now_iso()
         with store.lock:
             store.credentials[record["id"]] = record
             store.credential_secrets[record["id"]] = body.api_key  # stored, never returned
         return record
 
-    @router.get("/credentials", tags=["credentials"])
     async def list_credentials() -> Json:
         return {"items": list(store.credentials.values())}
+
+    async def get_credential(credential_id: str) -> Json:
+        record = store.credentials.get(credential_id)
+        if record is None:
+            store.check_id("credential_id", credential_id)
+            raise not_found("Integration")
+        return {**record, "masked_key": masked_key(store.credential_secrets[credential_id])}
+
+    for prefix in ("/credentials", "/integrations"):
+        tag = prefix.strip("/")
+        router.add_api_route(prefix, create_credential, methods=["POST"], status_code=201, tags=[tag])
+        router.add_api_route(prefix, list_credentials, methods=["GET"], tags=[tag])
+        router.add_api_route(prefix + "/{credential_id}", get_credential, methods=["GET"], tags=[tag])
 
     # -- phone numbers --------------------------------------------------------------------------
     @router.post("/phone-numbers", status_code=201, tags=["phone-numbers"])
@@ -101,69 +121,26 @@ def build_account_router(sim: Simulation) -> APIRouter:
             fields["friendly_name"] = body.friendly_name or f"Purchased {number}"
             return store.register_number(fields)
 
-    @router.get("/phone-numbers/{number_id}", tags=["phone-numbers"])
-    async def get_number(number_id: str) -> Json:
-        if number_id not in store.numbers:
-            raise not_found("Phone number")
-        return store.numbers[number_id]
+    @router.get("/phone-numbers/{phone_id}", tags=["phone-numbers"])
+    async def get_number(phone_id: str) -> Json:
+        return store.number(phone_id)
 
-    @router.patch("/phone-numbers/{number_id}", tags=["phone-numbers"])
-    async def update_number(number_id: str, body: PhoneNumberPatch) -> Json:
+    @router.patch("/phone-numbers/{phone_id}", tags=["phone-numbers"])
+    async def update_number(phone_id: str, body: PhoneNumberPatch) -> Json:
         with store.lock:
-            record = store.numbers.get(number_id)
-            if record is None:
-                raise not_found("Phone number")
+            record = store.number(phone_id)
             changes = body.model_dump(exclude_unset=True)
             if changes.get("agent_id") is not None:
                 store.agent(changes["agent_id"])
             record.update(changes, updated_at=store.now_iso())
             return record
 
-    # -- webhooks -------------------------------------------------------------------------------
-    def webhook(webhook_id: str) -> Json:
-        hook = store.webhooks.get(webhook_id)
-        if hook is None:
-            raise not_found("Webhook")
-        return hook
+    @router.get("/phone-numbers/{phone_id}/inbound-routing", tags=["phone-numbers"])
+    async def get_inbound_routing(phone_id: str) -> Json:
+        return store.routing(store.number(phone_id))
 
-    @router.post("/webhooks", status_code=201, tags=["webhooks"])
-    async def create_webhook(body: WebhookIn) -> Json:
-        now = store.now_iso()
-        hook = {"id": new_id("wh", 16), **body.model_dump(), "secret": "whsec_" + secrets.token_hex(24)}
-        hook.update(status="active", created_at=now, updated_at=now)
-        with store.lock:
-            store.webhooks[hook["id"]] = hook
-        return hook
-
-    @router.get("/webhooks", tags=["webhooks"])
-    async def list_webhooks() -> Json:
-        return {"items": list(store.webhooks.values())}
-
-    @router.patch("/webhooks/{webhook_id}", tags=["webhooks"])
-    async def update_webhook(webhook_id: str, body: WebhookPatch) -> Json:
-        with store.lock:
-            hook = webhook(webhook_id)
-            hook.update(body.model_dump(exclude_unset=True), updated_at=store.now_iso())
-            return hook
-
-    @router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
-    async def delete_webhook(webhook_id: str) -> Response:
-        with store.lock:
-            webhook(webhook_id)
-            del store.webhooks[webhook_id]
-        return Response(status_code=204)
-
-    @router.post("/webhooks/{webhook_id}/test", tags=["webhooks"])
-    async def test_webhook(webhook_id: str) -> Json:
-        hook = webhook(webhook_id)
-        payload = {"event": "webhook.test", "webhook_id": webhook_id, "timestamp": store.now_iso()}
-        code = await sim.webhooks.deliver(hook["url"], payload, hook["secret"])
-        delivered = code is not None and 200 <= code < 300
-        return {
-            "webhook_id": webhook_id,
-            "event": "webhook.test",
-            "delivered": delivered,
-            "status_code": code,
-        }
+    @router.post("/phone-numbers/{phone_id}/inbound-routing", tags=["phone-numbers"])
+    async def set_inbound_routing(phone_id: str, body: InboundRouting) -> Json:
+        return store.set_routing(store.number(phone_id), body.model_dump())
 
     return router

@@ -56,9 +56,17 @@ def build_admin_router(sim: Simulation) -> APIRouter:
         sim.clock.advance(body.seconds)
         return {"sim_time": sim.clock.iso(sim.clock.now())}
 
+    def settings() -> Json:
+        return {"speed": sim.clock.speed, "analysis_delay": sim.store.analysis_delay}
+
+    @router.get("/configure")
+    async def get_configuration() -> Json:
+        return settings() | sim.store.options.model_dump()
+
     @router.post("/configure")
     async def configure(body: ConfigureIn) -> Json:
-        sim.configure(speed=body.speed, analysis_delay=body.analysis_delay)
-        return {"speed": sim.clock.speed, "analysis_delay": sim.store.analysis_delay}
+        """Change the speed, the analysis delay and/or any option; returns them all."""
+        options = sim.configure(speed=body.speed, analysis_delay=body.analysis_delay, **body.option_changes())
+        return settings() | options.model_dump()
 
     return router

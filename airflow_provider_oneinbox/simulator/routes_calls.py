@@ -1,4 +1,9 @@
-"""``/v1/calls``: create, read, list (offset and cursor), stop, PATCH outcome, web calls."""
+"""
+``/v1/calls``: create, read, list (offset and cursor), stop, PATCH outcome, web calls.
+
+``POST /v1/calls`` may be refused with the daily quota's status and ``code: DAILY_CALL_LIMIT_REACHED``
+(see :mod:`.usage`), or 400 ``code: VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,10 @@ Offset = Annotated[int, Query(ge=0)]
 def build_calls_router(sim: Simulation) -> APIRouter:
     """The call routes, bound to one simulation."""
     router = APIRouter(prefix="/v1/calls", tags=["calls"])
-    store, clock = sim.store, sim.clock
+    store = sim.store
 
     def record(call_id: str) -> JSONResponse:
-        call = store.call(call_id)
-        return JSONResponse(call.render(clock, clock.now()))
+        return JSONResponse(store.render(store.call(call_id)))
 
     @router.post("", status_code=201)
     async def create_call(body: CallIn) -> JSONResponse:
@@ -37,7 +41,7 @@ def build_calls_router(sim: Simulation) -> APIRouter:
             scheduled_at=body.scheduled_at,
         )
         sim.webhooks.track(call)
-        return JSONResponse(call.render(clock, clock.now()), status_code=201)
+        return JSONResponse(store.render(call), status_code=201)
 
     @router.get("")
     async def list_calls(
@@ -67,6 +71,7 @@ def build_calls_router(sim: Simulation) -> APIRouter:
 
     @router.post("/{call_id}/stop")
     async def stop_call(call_id: str) -> JSONResponse:
+        """Hang up a live call; on a call that already ended: 200, the record unchanged (a no-op)."""
         call = store.call(call_id)
         if store.stop_call(call):
             sim.webhooks.track(call)

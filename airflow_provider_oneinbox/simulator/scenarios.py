@@ -38,7 +38,8 @@ class ScenarioSpec:
     :param final_status: ``completed`` or ``failed``.
     :param end_reason: ``end_reason`` of a call that ran to its natural end.
     :param outcome: ``analysis.outcome`` once post-call data is ready (``None``: stays null).
-    :param analysis: Whether post-call ``analysis`` is ever produced.
+    :param post_call_data: Whether post-call processing ever runs (messages, transcript, analysis,
+        summary, recording); ``False`` leaves the call unprocessed for good.
     :param summary: Template of ``analysis.summary`` / ``ai_summary``.
     :param script: ``(role, template)`` messages after the agent's first message.
     :param greets: Whether the agent's first message opens the conversation.
@@ -51,7 +52,7 @@ class ScenarioSpec:
     final_status: str
     end_reason: str
     outcome: str | None
-    analysis: bool = True
+    post_call_data: bool = True
     summary: str | None = None
     script: tuple[tuple[str, str], ...] = ()
     greets: bool = True
@@ -127,12 +128,13 @@ _SCENARIO_LIST = (
     ScenarioSpec(
         name="failed",
         suffix="04",
-        description="status failed after 3 s, end_reason carrier_error, analysis.outcome null",
+        description="status failed after 3 s, end_reason carrier_error; then a summary, outcome null",
         phases=(("initiated", 3.0),),
         final_status="failed",
         end_reason="carrier_error",
         outcome=None,
-        summary="The carrier rejected the call.",
+        # Assumption: the post-call pipeline also runs on a failed call and summarises it.
+        summary="The call could not be connected.",
         greets=False,
     ),
     ScenarioSpec(
@@ -169,15 +171,26 @@ _SCENARIO_LIST = (
         script=(("user", "No thanks, I'm not interested."), ("agent", "No problem, have a great day!")),
     ),
     ScenarioSpec(
-        name="no_analysis",
+        name="no_post_call",
         suffix="08",
-        description="talks 20 s; messages arrive, but analysis and outcome stay null forever",
+        description="talks 20 s, completes; no post-call data ever (messages [], analysis unprocessed)",
         phases=(("initiated", 2.0), ("in_progress", 20.0)),
         final_status="completed",
         end_reason="agent_hangup",
         outcome=None,
-        analysis=False,
+        post_call_data=False,
         script=_INTERESTED_SCRIPT,
+    ),
+    ScenarioSpec(
+        name="outcome_null",
+        suffix="09",
+        description="talks 8 s; messages and summary arrive, analysis.outcome stays null for good",
+        phases=(("initiated", 2.0), ("in_progress", 8.0)),
+        final_status="completed",
+        end_reason="user_hangup",
+        outcome=None,
+        summary="A very short call: the person was busy. No clear outcome.",
+        script=(("user", "Sorry, I'm busy right now."), ("agent", "No problem, goodbye!")),
     ),
     ScenarioSpec(
         name="default",

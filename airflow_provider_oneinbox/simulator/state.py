@@ -1,96 +1,49 @@
-"""The in-memory store: agents, credentials, phone numbers, webhooks and calls (indexed for cheap reads)."""
+"""The in-memory store: agents, credentials, phone numbers, webhooks, outcomes and calls (indexed)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 import uuid
-from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
-from fastapi import HTTPException
-
 from airflow_provider_oneinbox.simulator.clock import SimClock
-from airflow_provider_oneinbox.simulator.inventory import available_numbers
+from airflow_provider_oneinbox.simulator.errors import ApiError, not_found
+from airflow_provider_oneinbox.simulator.ids import check_path_id, new_id
+from airflow_provider_oneinbox.simulator.inbound import InboundSchedule, caller_number
 from airflow_provider_oneinbox.simulator.lifecycle import TERMINAL, Call
+from airflow_provider_oneinbox.simulator.listing import cursor_page, offset_page
+from airflow_provider_oneinbox.simulator.numbers import NumberRegistry
+from airflow_provider_oneinbox.simulator.options import SimOptions
+from airflow_provider_oneinbox.simulator.record import render_call
 from airflow_provider_oneinbox.simulator.scenarios import scenario_for
+from airflow_provider_oneinbox.simulator.seed import KNOWN_VOICE_IDS, SEED_AGENT_IDS, SEED_AGENTS
+from airflow_provider_oneinbox.simulator.usage import quota_error, today, usage_document
 
-_SEED_AGENTS: tuple[dict[str, Any], ...] = (
-    {
-        "id": "agt_sales",
-        "name": "Aria (sales)",
-        "first_message": "Hi {{customer_name}}! This is Aria from Acme.",
-        "system_prompt": "You book product demos for Acme.",
-        "max_duration_seconds": 600,
-        "enable_recording": True,
-        "language": "en-US",
-    },
-    {
-        "id": "agt_support",
-        "name": "Sam (support)",
-        "first_message": "Hello {{customer_name}}, this is Sam from Acme support about {{order_id}}.",
-        "system_prompt": "You follow up on support tickets.",
-        "max_duration_seconds": 900,
-        "enable_recording": True,
-        "language": "en-US",
-    },
-    {
-        "id": "agt_survey",
-        "name": "Maya (survey)",
-        "first_message": "Hi {{customer_name}}, do you have two minutes for a short survey?",
-        "system_prompt": "You run a two-question satisfaction survey.",
-        "max_duration_seconds": 300,
-        "enable_recording": False,
-        "language": "en-GB",
-    },
-)
-#: The agents every fresh (or reset) simulator has.
-SEED_AGENT_IDS: tuple[str, ...] = tuple(agent["id"] for agent in _SEED_AGENTS)
+__all__ = ["SEED_AGENT_IDS", "Store"]
 
 
-def new_id(prefix: str, length: int = 24) -> str:
-    """An opaque prefixed id, e.g. ``call_3f2a...``."""
-    return f"{prefix}_{uuid.uuid4().hex[:length]}"
-
-
-def not_found(what: str) -> HTTPException:
-    """FastAPI-shaped 404."""
-    return HTTPException(status_code=404, detail=f"{what} not found")
-
-
-def encode_cursor(seq: int) -> str:
-    """An opaque cursor pointing just past the call with sequence number ``seq``."""
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The sequence number in a cursor; 400 if it is not one of ours."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = text.partition(":")
-        if prefix != "seq":
-            raise ValueError(text)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(status_code=400, detail="Invalid cursor") from None
-
-
-class Store:
+class Store(NumberRegistry):
     """
     Everything the fake account holds. Guard compound operations with :attr:`lock`.
 
     :param clock: The simulated clock.
     :param analysis_delay: Simulated seconds between a call's end and its post-call data.
+    :param options: The behaviour switches (shapes, id style, quota, inbound rate); replaced, never mutated.
     """
 
-    def __init__(self, clock: SimClock, analysis_delay: float = 3.0) -> None:
+    def __init__(
+        self, clock: SimClock, analysis_delay: float = 3.0, options: SimOptions | None = None
+    ) -> None:
         self.clock = clock
         self.analysis_delay = analysis_delay
+        self.options = options or SimOptions()
         self.lock = threading.RLock()
+        self.inbound = InboundSchedule()
+        #: Called with each inbound call as it is created (the webhook dispatcher tracks them).
+        self.inbound_listeners: list[Callable[[Call], None]] = []
         self.clear()
 
     def clear(self) -> None:
@@ -98,22 +51,42 @@ class Store:
         with self.lock:
             now = self.clock.iso(self.clock.now())
             self.agents: dict[str, dict[str, Any]] = {
-                a["id"]: {**a, "created_at": now, "updated_at": now} for a in _SEED_AGENTS
+                a["id"]: {**a, "created_at": now, "updated_at": now} for a in SEED_AGENTS
             }
             self.credentials: dict[str, dict[str, Any]] = {}
             self.credential_secrets: dict[str, str] = {}
             self.numbers: dict[str, dict[str, Any]] = {}
             self.number_ids: dict[str, str] = {}
             self.webhooks: dict[str, dict[str, Any]] = {}
+            self.call_outcomes: dict[str, dict[str, Any]] = {}
             self.calls: dict[str, Call] = {}
             self.call_list: list[Call] = []
             self.calls_by_agent: dict[str, list[Call]] = {}
             self.calls_created_by_to: Counter[str] = Counter()
+            self.outbound_by_day: Counter[date] = Counter()
+            self.inbound.clear()
             self._seq = 0
+
+    def set_options(self, options: SimOptions) -> None:
+        """Switch options; a changed inbound rate counts every number's arrivals from now."""
+        with self.lock:
+            self.materialise_inbound()
+            rate_changed = options.inbound_calls_per_minute != self.options.inbound_calls_per_minute
+            self.options = options
+            if rate_changed:
+                self.inbound.restart(self.clock.now())
 
     def now_iso(self) -> str:
         """Simulated now, ISO-8601."""
         return self.clock.iso(self.clock.now()) or ""
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh id in the configured style (``prefix`` is used by the ``prefixed`` style)."""
+        return new_id(prefix, self.options.id_style)
+
+    def check_id(self, field: str, value: str) -> None:
+        """FastAPI's 422 for a path id that is not a UUID, in the ``uuid`` style."""
+        check_path_id(field, value, self.options.id_style)
 
     # -- lookups --------------------------------------------------------------------------------
     def agent(self, agent_id: str) -> dict[str, Any]:
@@ -133,46 +106,25 @@ class Store:
         return credential
 
     def call(self, call_id: str) -> Call:
-        """The call, or 404."""
+        """The call; else 422 for a malformed id (``uuid`` style), or 404."""
         call = self.calls.get(call_id)
         if call is None:
+            self.check_id("call_id", call_id)
             raise not_found("Call")
         return call
 
-    # -- phone numbers --------------------------------------------------------------------------
-    def register_number(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Register a number: 409 if already registered, 404 for an unknown agent or credential."""
-        with self.lock:
-            number = fields["phone_number"]
-            if number in self.number_ids:
-                raise HTTPException(status_code=409, detail=f"Phone number {number} is already registered")
-            if fields.get("agent_id") is not None:
-                self.agent(fields["agent_id"])
-            credential = self.credential(fields.get("credential_id"))
-            config = fields.get("provider_config") or None
-            now = self.now_iso()
-            record = {
-                "id": new_id("phn"),
-                "phone_number": number,
-                "friendly_name": fields.get("friendly_name"),
-                "agent_id": fields.get("agent_id"),
-                "provider": fields.get("provider") or (credential or {}).get("provider") or "twilio",
-                "credential_id": fields.get("credential_id"),
-                "provider_config": {k: v for k, v in config.items() if k != "auth_password"}
-                if config
-                else None,
-                "inbound_routing": fields.get("inbound_routing"),
-                "status": "active",
-                "created_at": now,
-                "updated_at": now,
-            }
-            self.numbers[record["id"]] = record
-            self.number_ids[number] = record["id"]
-            return record
+    def number(self, number_id: str) -> dict[str, Any]:
+        """The phone number; else 422 for a malformed id (``uuid`` style), or 404."""
+        record = self.numbers.get(number_id)
+        if record is None:
+            self.check_id("phone_id", number_id)
+            raise not_found("Phone number")
+        return record
 
-    def search_numbers(self, country: str, area_code: str | None, limit: int) -> list[dict[str, Any]]:
-        """Numbers available to buy, deterministic per (country, area code), excluding registered ones."""
-        return available_numbers(country, area_code, limit, exclude=self.number_ids.keys())
+    def check_voice(self, voice_id: Any) -> None:
+        """400 with ``code: VOICE_NOT_FOUND`` for a voice the simulator does not know."""
+        if voice_id is not None and voice_id not in KNOWN_VOICE_IDS:
+            raise ApiError(400, f"Voice {voice_id!r} not found", "VOICE_NOT_FOUND")
 
     # -- calls ----------------------------------------------------------------------------------
     def create_call(
@@ -187,11 +139,28 @@ class Store:
         webhook_url: str | None = None,
         scheduled_at: datetime | None = None,
         call_type: str = "outbound",
+        created: float | None = None,
     ) -> Call:
-        """Create a call (404 for an unknown agent); its whole future is fixed by its scenario."""
+        """
+        Create a call; its whole future is fixed by its scenario.
+
+        404 for an unknown agent, 400 ``VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``,
+        the quota refusal for an outbound call past ``max_calls_per_day``.
+        """
         with self.lock:
             agent = self.agent(agent_id)
-            now = self.clock.now()
+            tts = (overrides or {}).get("tts")
+            self.check_voice(tts.get("voice_id") if isinstance(tts, dict) else None)
+            if created is None:
+                self.materialise_inbound()
+            now = self.clock.now() if created is None else created
+            if call_type == "outbound":
+                refusal = quota_error(
+                    self.options, self.outbound_by_day[today(self.clock, now)], self.clock, now
+                )
+                if refusal is not None:
+                    raise refusal
+                self.outbound_by_day[today(self.clock, now)] += 1
             start, scheduled_iso = now, None
             if scheduled_at is not None:
                 if scheduled_at.tzinfo is None:
@@ -200,7 +169,7 @@ class Store:
                 start = max(now, self.clock.to_sim(scheduled_at))
             self._seq += 1
             call = Call(
-                id=new_id("call", 32),
+                id=self.new_id("call"),
                 seq=self._seq,
                 agent_id=agent_id,
                 scenario=scenario_for(to_number),
@@ -210,7 +179,7 @@ class Store:
                 first_message=(overrides or {}).get("first_message") or agent["first_message"],
                 enable_recording=bool(agent.get("enable_recording", True)),
                 type=call_type,
-                direction="inbound" if call_type == "web" else "outbound",
+                direction="outbound" if call_type == "outbound" else "inbound",
                 from_number=from_number,
                 to_number=to_number,
                 scheduled_at=scheduled_iso,
@@ -223,12 +192,36 @@ class Store:
             self.calls[call.id] = call
             self.call_list.append(call)
             self.calls_by_agent.setdefault(agent_id, []).append(call)
-            if call_type != "web" and to_number:
+            if call_type == "outbound" and to_number:
                 self.calls_created_by_to[to_number] += 1
             return call
 
+    def materialise_inbound(self, now: float | None = None) -> list[Call]:
+        """Create every inbound call that has arrived by ``now`` (default: simulated now), oldest first."""
+        with self.lock:
+            now = self.clock.now() if now is None else now
+            created: list[Call] = []
+            for arrival in self.inbound.due(self.options.inbound_calls_per_minute, now):
+                record = self.numbers.get(arrival.number_id)
+                if record is None:
+                    continue
+                routing = self.routing(record)
+                agent_id = routing["agent_id"] or routing["fallback"]["agent_id"]
+                if agent_id is None or agent_id not in self.agents:
+                    continue
+                caller = caller_number(record["phone_number"], arrival.seq)
+                created.append(
+                    self.create_call(
+                        agent_id, record["phone_number"], caller, call_type="inbound", created=arrival.at
+                    )
+                )
+        for call in created:
+            for listener in self.inbound_listeners:
+                listener(call)
+        return created
+
     def stop_call(self, call: Call) -> bool:
-        """Hang up a live (or queued) call now; returns whether anything changed."""
+        """Hang up a live (or queued) call now; returns whether anything changed (an ended call: no-op)."""
         with self.lock:
             now = self.clock.now()
             if now >= call.end:
@@ -244,50 +237,42 @@ class Store:
 
     def active_calls(self) -> int:
         """Calls not yet completed or failed."""
-        now = self.clock.now()
         with self.lock:
+            self.materialise_inbound()
+            now = self.clock.now()
             return sum(1 for call in self.call_list if now < call.end)
 
-    def _source(self, agent_id: str | None) -> list[Call]:
-        return self.call_list if agent_id is None else self.calls_by_agent.get(agent_id, [])
-
-    def _matching(self, calls: Iterable[Call], status: str | None, now: float) -> Iterator[Call]:
-        return (c for c in calls if status is None or c.status_at(now) == status)
+    def render(self, call: Call, now: float | None = None) -> dict[str, Any]:
+        """The call record at ``now`` (default: simulated now), in the configured shapes."""
+        now = self.clock.now() if now is None else now
+        options = self.options
+        return render_call(call, self.clock, now, options.post_call_shape, options.transcript_shape)
 
     def list_calls(self, agent_id: str | None, status: str | None, limit: int, offset: int) -> dict[str, Any]:
         """``GET /v1/calls``: newest first, offset pagination."""
-        now = self.clock.now()
         with self.lock:
-            source = self._source(agent_id)
-            if status is None:
-                total = len(source)
-                stop = max(0, total - offset)
-                page = source[max(0, stop - limit) : stop][::-1]
-            else:
-                matching = list(self._matching(reversed(source), status, now))
-                total, page = len(matching), matching[offset : offset + limit]
-            items = [call.render(self.clock, now) for call in page]
-        return {"items": items, "total": total, "limit": limit, "offset": offset}
+            self.materialise_inbound()
+            now = self.clock.now()
+            source = self.call_list if agent_id is None else self.calls_by_agent.get(agent_id, [])
+            return offset_page(source, status, limit, offset, now, lambda c: self.render(c, now))
 
     def cursor_calls(
         self, agent_id: str | None, status: str | None, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         """``GET /v1/calls/cursor``: newest first, cursor pagination."""
-        now = self.clock.now()
-        before = decode_cursor(cursor) if cursor else None
         with self.lock:
-            source = self._source(agent_id)
-            end = len(source) if before is None else bisect_left(source, before, key=lambda c: c.seq)
-            page: list[Call] = []
-            for call in self._matching((source[i] for i in range(end - 1, -1, -1)), status, now):
-                page.append(call)
-                if len(page) > limit:
-                    break
-            has_more = len(page) > limit
-            page = page[:limit]
-            items = [call.render(self.clock, now) for call in page]
-        next_cursor = encode_cursor(page[-1].seq) if has_more else None
-        return {"items": items, "next_cursor": next_cursor, "has_more": has_more, "limit": limit}
+            self.materialise_inbound()
+            now = self.clock.now()
+            source = self.call_list if agent_id is None else self.calls_by_agent.get(agent_id, [])
+            return cursor_page(source, status, limit, cursor, now, lambda c: self.render(c, now))
+
+    def usage(self) -> dict[str, Any]:
+        """The ``GET /v1/usage`` document."""
+        with self.lock:
+            self.materialise_inbound()
+            now = self.clock.now()
+            made = self.outbound_by_day[today(self.clock, now)]
+            return usage_document(self.options, made, self.call_list, self.clock, now)
 
     def is_terminal(self, call: Call) -> bool:
         """Whether the call has ended."""

@@ -2,6 +2,9 @@
 Webhook delivery: ``call.started``, ``call.ended``, ``call.analyzed`` (and ``call.failed``) at the right
 simulated times, from one background asyncio task (a heap of wake-ups, never a busy loop).
 
+A delivery that fails (no 2xx) is retried after :data:`RETRY_DELAYS` simulated seconds; every attempt to
+an account webhook is logged for ``GET /v1/webhooks/{id}/deliveries``.
+
 Signing is an **assumption** (OneInbox does not document it): account webhooks get
 ``X-OneInbox-Timestamp`` and ``X-OneInbox-Signature: sha256=HMAC(secret, "{timestamp}.{body}")``,
 like peers do. Per-call ``webhook_url`` deliveries are not signed.
@@ -22,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_oneinbox.simulator.deliveries import DeliveryLog
 from airflow_provider_oneinbox.simulator.lifecycle import Call
 from airflow_provider_oneinbox.simulator.state import Store
 
@@ -29,13 +33,16 @@ log = logging.getLogger(__name__)
 
 #: Real seconds a receiver gets to answer.
 DELIVERY_TIMEOUT = 5.0
+#: Simulated seconds before the 2nd, 3rd... attempt of a failed delivery (then it is given up).
+RETRY_DELAYS = (5.0, 30.0)
 
-Target = tuple[str, str | None]
+#: ``(url, secret, webhook id)``; per-call ``webhook_url`` receivers have neither secret nor id.
+Target = tuple[str, str | None, str | None]
 
 
 def event_payload(store: Store, call: Call, event: str, at: float) -> dict[str, Any]:
     """The flat JSON body of one call event, as of simulated time ``at``."""
-    record = call.render(store.clock, at)
+    record = store.render(call, at)
     payload: dict[str, Any] = {
         "event": event,
         "call_id": call.id,
@@ -74,6 +81,9 @@ class WebhookDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._generation = 0
+        self.log = DeliveryLog()
+        store.inbound_listeners.append(self.track)
 
     # -- lifecycle (called from the app's lifespan, inside the server's loop) ---------------------
     async def start(self) -> None:
@@ -103,17 +113,19 @@ class WebhookDispatcher:
                 loop.call_soon_threadsafe(event.set)
 
     def clear(self) -> None:
-        """Forget every scheduled event (on reset)."""
+        """Forget every scheduled event, pending retry and logged attempt (on reset)."""
         with self.store.lock:
             self._heap.clear()
+            self._generation += 1
+        self.log.clear()
 
     # -- scheduling -----------------------------------------------------------------------------
     def targets(self, call: Call, event: str) -> list[Target]:
         """``(url, secret)`` of every receiver of ``event`` for this call."""
-        found: list[Target] = [(call.webhook_url, None)] if call.webhook_url else []
+        found: list[Target] = [(call.webhook_url, None, None)] if call.webhook_url else []
         for hook in self.store.webhooks.values():
             if hook["status"] == "active" and event in hook["events"]:
-                found.append((hook["url"], hook["secret"]))
+                found.append((hook["url"], hook["secret"], hook["id"]))
         return found
 
     def track(self, call: Call) -> None:
@@ -153,11 +165,14 @@ class WebhookDispatcher:
         clock = self.store.clock
         while True:
             self._wake_event.clear()
+            self.store.materialise_inbound()  # inbound calls are tracked as they are created
             batch = self._due(clock.now())
             if batch:
                 self._spawn(self._deliver_batch(batch))
             with self.store.lock:
-                next_at = self._heap[0][0] if self._heap else None
+                wakeups = [self._heap[0][0]] if self._heap else []
+                arrival = self.store.inbound.next_arrival(self.store.options.inbound_calls_per_minute)
+                next_at = min([*wakeups, arrival]) if arrival is not None else min(wakeups, default=None)
             timeout = None if next_at is None else clock.real_delay(next_at - clock.now()) + 0.001
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_event.wait(), timeout)
@@ -170,8 +185,38 @@ class WebhookDispatcher:
 
     async def _deliver_batch(self, batch: list[tuple[list[Target], dict[str, Any]]]) -> None:
         for targets, payload in batch:
-            for url, secret in targets:
-                await self.deliver(url, payload, secret)
+            for target in targets:
+                code = await self.attempt(target, payload, 1)
+                if not _delivered(code):
+                    self._spawn(self._retry(target, payload))
+
+    async def _retry(self, target: Target, payload: dict[str, Any]) -> None:
+        """Attempt 2, 3... of a failed delivery, each after its delay on the simulated clock."""
+        generation, clock = self._generation, self.store.clock
+        for attempt, delay in enumerate(RETRY_DELAYS, start=2):
+            due = clock.now() + delay
+            while clock.now() < due and generation == self._generation:  # polled: clock jumps count
+                await asyncio.sleep(min(0.05, clock.real_delay(due - clock.now())))
+            if generation != self._generation:
+                return
+            if _delivered(await self.attempt(target, payload, attempt)):
+                return
+
+    async def attempt(self, target: Target, payload: dict[str, Any], attempt: int) -> int | None:
+        """One delivery attempt, logged when the target is an account webhook; returns its status code."""
+        url, secret, webhook_id = target
+        code = await self.deliver(url, payload, secret)
+        if webhook_id is not None:
+            clock = self.store.clock
+            retry = (
+                attempt <= len(RETRY_DELAYS) and not _delivered(code) and payload["event"] != "webhook.test"
+            )
+            next_retry_at = clock.iso(clock.now() + RETRY_DELAYS[attempt - 1]) if retry else None
+            delivery_id = self.store.new_id("dlv")
+            self.log.record(
+                delivery_id, webhook_id, payload, attempt, code, next_retry_at, self.store.now_iso()
+            )
+        return code
 
     async def deliver(self, url: str, payload: dict[str, Any], secret: str | None = None) -> int | None:
         """POST one event; returns the receiver's status code, ``None`` if delivery failed (logged)."""
@@ -192,3 +237,7 @@ class WebhookDispatcher:
         if response.status_code >= 300:
             log.warning("Webhook %s to %s answered %s", payload.get("event"), url, response.status_code)
         return response.status_code
+
+
+def _delivered(code: int | None) -> bool:
+    return code is not None and 200 <= code < 300
