@@ -16,6 +16,7 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxAuthError,
     OneInboxConfigError,
     OneInboxInputError,
+    OneInboxInvalidIdError,
     OneInboxNotFoundError,
     OneInboxServerError,
     OneInboxTransportError,
@@ -97,13 +98,19 @@ def test_async_hook_never_looks_up_the_connection_on_the_event_loop(
 
 
 def test_async_hook_error_classes(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def missing() -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+
+    async def missing(call_id: str) -> None:
         async with OneInboxAsyncHook() as hook:
-            await hook.get_call("call_missing")
+            await hook.get_call(call_id)
 
     with pytest.raises(OneInboxNotFoundError) as info:
-        asyncio.run(missing())
-    assert str(info.value) == "OneInbox API GET /v1/calls/call_missing failed with 404: Call not found"
+        asyncio.run(missing(unknown))
+    assert str(info.value) == f"OneInbox API GET /v1/calls/{unknown} failed with 404: Call not found"
+    with pytest.raises(OneInboxInvalidIdError) as malformed:
+        asyncio.run(missing("call_missing"))
+    assert (malformed.value.field, malformed.value.value) == ("call_id", "call_missing")
+    assert len(sim.requests(path_prefix="/v1/calls/call_missing")) == 1
 
     async def out_of_range() -> None:
         from airflow_provider_oneinbox.hooks.api import ApiRequest
@@ -151,6 +158,29 @@ def test_async_hook_retries_5xx_and_drops(sim: OneInboxSimulator) -> None:
     sim.set_faults(drop_burst=1)
     assert asyncio.run(OneInboxAsyncHook().list_calls())["total"] == 0
     assert sim.stats()["faults_injected"]["drop"] == 1
+
+
+def test_async_hook_workspace_reads_share_a_session_and_retry(sim: OneInboxSimulator) -> None:
+    hook = OneInboxHook()
+    number = hook.register_phone_number("+14155550210", agent_id=AGENT)
+    webhook = hook.create_webhook("w", "https://example.invalid/h", ["call.ended"])
+    sim.set_faults(server_error_burst=1, only_methods=["GET"])
+    before = sim.stats()["connections_opened"]
+
+    async def scenario() -> tuple[Any, ...]:
+        async with OneInboxAsyncHook() as async_hook:
+            return (
+                await async_hook.get_usage(),
+                await async_hook.get_inbound_routing(number["id"]),
+                await async_hook.list_webhook_deliveries(webhook["id"], limit=5),
+            )
+
+    usage, routing, deliveries = asyncio.run(scenario())
+    assert "calls_made_today" in usage
+    assert routing["agent_id"] == AGENT
+    assert deliveries == []
+    assert [r["status"] for r in sim.requests(method="GET")] == [500, 200, 200, 200]
+    assert sim.stats()["connections_opened"] - before == 1
 
 
 def test_async_hook_retry_budget(sim: OneInboxSimulator) -> None:

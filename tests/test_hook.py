@@ -14,6 +14,7 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxConfigError,
     OneInboxConflictError,
     OneInboxInputError,
+    OneInboxInvalidIdError,
     OneInboxNotFoundError,
     OneInboxTransportError,
     OneInboxValidationError,
@@ -169,9 +170,20 @@ def test_hook_error_classes_from_real_responses(
     sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hook = OneInboxHook()
+    missing = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(OneInboxNotFoundError) as not_found:
+        hook.get_call(missing)
+    assert str(not_found.value) == f"OneInbox API GET /v1/calls/{missing} failed with 404: Call not found"
+    assert not_found.value.code is None
+    with pytest.raises(OneInboxInvalidIdError) as malformed:
         hook.get_call("call_missing")
-    assert str(not_found.value) == "OneInbox API GET /v1/calls/call_missing failed with 404: Call not found"
+    assert (malformed.value.field, malformed.value.value, malformed.value.status_code) == (
+        "call_id",
+        "call_missing",
+        422,
+    )
+    assert "call_id 'call_missing' is not a valid id for OneInbox (it expects a UUID)" in str(malformed.value)
+    assert len(sim.requests(path_prefix="/v1/calls/call_missing")) == 1
     with pytest.raises(OneInboxValidationError) as invalid:
         hook.search_phone_numbers(country="USA")
     assert "query.country: String should match pattern" in str(invalid.value)

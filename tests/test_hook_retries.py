@@ -145,18 +145,47 @@ def test_hook_create_call_timeout_not_retried(
 
 def test_hook_other_creates_not_retried_after_5xx(sim: OneInboxSimulator) -> None:
     hook = OneInboxHook()
+    number = hook.register_phone_number("+14155550141", agent_id=AGENT)
     sim.set_faults(server_error_burst=10, only_methods=["POST"])
     attempts = [
         lambda: hook.create_webhook("w", "https://example.invalid/h", ["call.ended"]),
         lambda: hook.create_credential("c", "twilio", "carrier-key"),
+        lambda: hook.create_integration("c", "twilio", "carrier-key"),
         lambda: hook.register_phone_number("+14155550140"),
         lambda: hook.purchase_phone_number(),
         lambda: hook.create_web_call(AGENT),
+        lambda: hook.create_call_outcome("Callback Requested"),
+        lambda: hook.set_inbound_routing(number["id"], AGENT),
     ]
     for attempt in attempts:
         with pytest.raises(OneInboxServerError, match="may have taken effect"):
             attempt()
-    assert len(sim.requests(method="POST")) == len(attempts)
+    assert len(sim.requests(method="POST")) == 1 + len(attempts)
+
+
+def test_hook_new_reads_and_patches_retried_after_5xx(sim: OneInboxSimulator) -> None:
+    hook = OneInboxHook()
+    number = hook.register_phone_number("+14155550142", agent_id=AGENT)
+    webhook = hook.create_webhook("w", "https://example.invalid/h", ["call.ended"])
+    outcome = hook.create_call_outcome("Callback Requested")
+    reads = {
+        "/v1/usage": hook.get_usage,
+        "/v1/workspace/call-outcomes": hook.list_call_outcomes,
+        f"/v1/workspace/call-outcomes/{outcome['id']}": lambda: hook.update_call_outcome_definition(
+            outcome["id"], description="later"
+        ),
+        "/v1/integrations": hook.list_integrations,
+        f"/v1/phone-numbers/{number['id']}/inbound-routing": lambda: hook.get_inbound_routing(number["id"]),
+        f"/v1/webhooks/{webhook['id']}/deliveries": lambda: hook.list_webhook_deliveries(webhook["id"]),
+    }
+    for path, read in reads.items():
+        sim.set_faults(server_error_burst=1, only_paths=[path], only_methods=["GET", "PATCH"])
+        read()
+        assert [r["status"] for r in sim.requests(path_prefix=path) if r["path"] == path][-2:] == [
+            500,
+            200,
+        ], path
+        sim.clear_faults()
 
 
 def test_hook_create_call_retried_after_429(sim: OneInboxSimulator) -> None:

@@ -69,13 +69,11 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._served: dict[tuple[str, str], int] = {}
         server = self
+        idle_timeout = timeout
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                self.timeout = timeout
-                super().setup()
+            timeout = idle_timeout
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read ``seen`` instead."""
