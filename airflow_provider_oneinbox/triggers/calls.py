@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import time
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 MAX_ERROR_BACKOFF_SECONDS = 300.0
 #: Bound on hanging up a call from :meth:`OneInboxCallTrigger.on_kill`.
 ON_KILL_TIMEOUT_SECONDS = 30.0
+#: Bound on asking Airflow, from :meth:`OneInboxCallTrigger.on_kill`, whether the task is still deferred.
+TASK_STATE_TIMEOUT_SECONDS = 10.0
 
 
 def error_backoff(poll_interval: float, errors: int, exc: OneInboxError) -> float:
@@ -210,6 +213,14 @@ class CallWatch:
         }
 
 
+#: :meth:`OneInboxCallTrigger.on_kill` work that goes on after Airflow cancelled ``on_kill()``.
+_KILL_DECISIONS: set[asyncio.Future[None]] = set()
+
+
+class _StateUnknown(Exception):
+    """Why :meth:`OneInboxCallTrigger.on_kill` could not learn its task instance's current state."""
+
+
 class OneInboxCallTrigger(BaseTrigger):
     """
     Wait until the call has ended and its post-call data has arrived.
@@ -241,7 +252,8 @@ class OneInboxCallTrigger(BaseTrigger):
     logged once.
 
     :meth:`cleanup` runs on every exit, including triggerer restarts, so it never touches the
-    call; :meth:`on_kill` (Airflow 3.3+, only when a user kills the task) hangs it up.
+    call; :meth:`on_kill` (Airflow 3.3+) hangs it up only once it has read that the task instance
+    is no longer deferred (a user's kill, not a handover to another triggerer).
 
     :param call_id: Id of the call to wait for.
     :param oneinbox_conn_id: Airflow connection to the OneInbox API; read by id in the
@@ -399,10 +411,51 @@ class OneInboxCallTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """Hang up the call when a user kills the deferred task (Airflow 3.3+); never raises."""
+        """
+        Hang up the call when a user killed the deferred task (Airflow 3.3+); never fails.
+
+        Airflow 3.3 (up to at least 3.3.2) also calls this on a handover: a triggerer that stalled
+        past ``[triggerer] triggerer_health_check_threshold`` finds, when it wakes, its triggers
+        running in another triggerer and cancels its own copies the way it cancels a user's kill.
+        The task instance's current state tells the two apart: a user's mark failed/success or
+        clear leaves it no longer ``deferred``; a handover leaves it ``deferred``. So the call is
+        hung up only when that state was read and is not ``deferred``. When it cannot be read, the
+        call is left running with a warning: a missed hang-up ends at the agent's maximum
+        duration, a wrong one cuts a live conversation.
+
+        Airflow 3.3's trigger runner cancels a cancelled trigger again on each of its loops (about
+        every second) until it has finished, which cuts ``on_kill()`` short. So the decision and
+        the hang-up run in a task of their own, each step bounded in time, that goes on when this
+        coroutine is cancelled.
+        """
+        decision = asyncio.ensure_future(self._hang_up_if_killed())
+        _KILL_DECISIONS.add(decision)
+        decision.add_done_callback(_KILL_DECISIONS.discard)
+        await asyncio.shield(decision)
+
+    async def _hang_up_if_killed(self) -> None:
+        """:meth:`on_kill`'s work: read the task instance's state, hang up if it was killed."""
         if not self.hang_up_on_kill:
             self.log.info(
                 "Task killed; leaving OneInbox call %s running (hang_up_on_kill=False).", self.call_id
+            )
+            return
+        try:
+            state = await self._task_instance_state()
+        except _StateUnknown as exc:
+            self.log.warning(
+                "Trigger cancelled, but the task instance's state could not be read (%s), so a user's "
+                "kill cannot be told from a handover to another triggerer: OneInbox call %s was left "
+                "running. Stop it with OneInboxStopCallOperator if it must end.",
+                exc,
+                self.call_id,
+            )
+            return
+        if state == "deferred":
+            self.log.info(
+                "Trigger cancelled while its task instance is still deferred (handed over to another "
+                "triggerer, not killed): leaving OneInbox call %s running.",
+                self.call_id,
             )
             return
         try:
@@ -412,10 +465,55 @@ class OneInboxCallTrigger(BaseTrigger):
                 async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
                     call = await hook.stop_call(self.call_id)
             self.log.info(
-                "Task killed; hung up OneInbox call %s (status %s).", self.call_id, call.get("status")
+                "Task killed (task instance now %s); hung up OneInbox call %s (status %s).",
+                state,
+                self.call_id,
+                call.get("status"),
             )
         except Exception as exc:
             self.log.warning("Task killed; could not hang up OneInbox call %s: %s", self.call_id, exc)
+
+    async def _task_instance_state(self) -> str | None:
+        """
+        The current state of the task instance this trigger serves, as the metadata DB has it.
+
+        Asks the triggerer's supervisor over the Task SDK's comms (``GetTaskStates``, the request
+        behind ``RuntimeTaskInstance.get_task_states``) with its async ``asend``: awaiting it never
+        blocks the event loop, and a timeout withdraws the request. Raises :class:`_StateUnknown`
+        saying why when there is no answer to trust.
+        """
+        ti = self.task_instance
+        if ti is None:
+            raise _StateUnknown("the trigger has no task instance")
+        try:
+            from airflow.sdk.execution_time import task_runner
+            from airflow.sdk.execution_time.comms import GetTaskStates
+        except ImportError as exc:
+            raise _StateUnknown(f"this Airflow has no task-state request: {exc}") from None
+        asend = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "asend", None)
+        if not inspect.iscoroutinefunction(asend):
+            raise _StateUnknown("no async channel to the triggerer's supervisor")
+        try:
+            task_id, run_id, map_index = ti.task_id, ti.run_id, ti.map_index
+            request = GetTaskStates(
+                dag_id=ti.dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index
+            )
+            async with asyncio.timeout(TASK_STATE_TIMEOUT_SECONDS):
+                response = await asend(request)
+        except TimeoutError:
+            raise _StateUnknown(f"no answer within {TASK_STATE_TIMEOUT_SECONDS:.0f}s") from None
+        except Exception as exc:
+            raise _StateUnknown(f"asking failed: {exc!r}") from None
+        # {run_id: {task_id, or f"{task_id}_{map_index}" for a mapped instance: state}}
+        by_run = getattr(response, "task_states", None)
+        states = by_run.get(run_id) if isinstance(by_run, dict) else None
+        key = task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"
+        if not isinstance(states, dict) or key not in states:
+            raise _StateUnknown(f"unexpected answer {response!r}")
+        state = getattr(states[key], "value", states[key])  # a TaskInstanceState, a str or None
+        if state is not None and not isinstance(state, str):
+            raise _StateUnknown(f"unexpected state {state!r}")
+        return state
 
     async def cleanup(self) -> None:
         """Release nothing remote: this also runs on triggerer restarts, when the call must go on."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -32,6 +33,31 @@ def server_binaries() -> Path | None:
         if all((Path(candidate) / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
             return Path(candidate)
     return None
+
+
+def require_postgres() -> Path:
+    """
+    The server binaries, once the server and its driver (``psycopg2``) are known to be there.
+
+    Otherwise the test is skipped with the reason, except in CI (``CI=true``), where it fails:
+    ``.ci/run`` installs PostgreSQL, so a missing one there is a broken setup, not a choice.
+    """
+    import pytest
+
+    binaries = server_binaries()
+    missing = []
+    if binaries is None:
+        missing.append("the PostgreSQL server (initdb, pg_ctl, postgres; Debian: apt-get install postgresql)")
+    for driver in ("psycopg2", "asyncpg"):
+        if importlib.util.find_spec(driver) is None:
+            missing.append(f"Airflow's driver {driver} (the provider's `test` extra)")
+    if missing:
+        reason = f"needs {' and '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: CI must run these tests")
+        pytest.skip(reason)
+    assert binaries is not None
+    return binaries
 
 
 def _version(path: str) -> float:
