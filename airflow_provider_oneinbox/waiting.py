@@ -282,6 +282,13 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         ti.xcom_push(key=TRANSCRIPT_XCOM_KEY, value=result["transcript"])
         ti.xcom_push(key=ANALYSIS_XCOM_KEY, value=result["analysis"])
         call_id, outcome = result["call_id"], result["outcome"]
+        if result.get("end_reason") == "api_stop":
+            # Not this try: its own hang-ups (timeout, kill) end the task before it gets here.
+            self.log.warning(
+                "OneInbox call %s was hung up through the API (end_reason api_stop) by someone other "
+                "than this task; its transcript and analysis are those of a cut conversation.",
+                call_id,
+            )
         if result["status"] == OneInboxCallStatus.FAILED.value:
             # Not retried: a retry would reattach to this same failed call, never redial it.
             raise AirflowFailException(

@@ -1,5 +1,6 @@
 """
-A triggerer that stalls and resumes hangs up no call; a user's kill of a deferred task still does.
+A triggerer that stalls and resumes hangs up no call; a user's kill of a deferred task still does;
+a call hung up by someone else is flagged in the task's log.
 
 Production-like: a PostgreSQL metadata DB, two real ``airflow triggerer`` processes, and the
 DAG run driven by ``dag.test()`` in a child process (the pytest process itself is configured for
@@ -276,6 +277,7 @@ def test_a_stalled_triggerer_that_resumes_hangs_up_no_call(
 
             sim.advance(700)  # every call ends; its analysis follows 3 simulated seconds later
             result = driver.result(timeout=90)
+            task_logs = driver.log(0)
         except BaseException as exc:
             logs = "\n".join(f"--- {p.log_path.name}\n{p.log()}" for p in started)
             raise AssertionError(f"{exc!r}\n{logs}") from exc
@@ -291,6 +293,7 @@ def test_a_stalled_triggerer_that_resumes_hangs_up_no_call(
     assert [(ti["map_index"], ti["state"], ti["try_number"]) for ti in instances] == [
         (i, "success", 1) for i in range(4)
     ]
+    assert API_STOP_WARNING not in task_logs
     ended = calls_to(numbers)
     for ti, call in zip(instances, ended, strict=True):
         assert call["end_reason"] == "max_duration"  # ended on its own
@@ -450,6 +453,40 @@ def test_on_kill_hangs_up_only_once_the_task_instance_is_no_longer_deferred(
         3,
     )
     assert len(stops(sim, [call_id])) == (1 if hangs_up else 0)
+
+
+# -- 4. a wait that ends with a call someone else hung up says so ----------------------------------
+
+API_STOP_WARNING = "was hung up through the API (end_reason api_stop) by someone other than this task"
+
+
+@pytest.mark.parametrize("hung_up_by_someone", [True, False])
+def test_a_wait_ending_with_a_call_someone_else_hung_up_warns(
+    sim: OneInboxSimulator,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    hung_up_by_someone: bool,
+) -> None:
+    from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
+
+    call_id = place("+14155995505")
+    with OneInboxHook() as hook:
+        if hung_up_by_someone:
+            hook.stop_call(call_id)  # e.g. a user in the OneInbox dashboard, another DAG
+        sim.advance(700)
+        call = wait_until(
+            lambda: (record := hook.get_call(call_id))["end_reason"] and record, 10, "the call's end"
+        )
+    sensor = OneInboxCallSensor(task_id="wait", call_id=call_id)
+    ti = SimpleNamespace(xcom_push=lambda **kwargs: None)
+
+    with caplog.at_level(logging.WARNING):
+        result = sensor._finish_success({"ti": ti}, call, analysis_missing=False)  # type: ignore[typeddict-item]
+
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert result["end_reason"] == ("api_stop" if hung_up_by_someone else "max_duration")
+    assert (f"OneInbox call {call_id} {API_STOP_WARNING}" in logs) is hung_up_by_someone
 
 
 def place(to_number: str) -> str:
