@@ -429,12 +429,22 @@ def test_on_kill_leaves_the_call_running_when_it_cannot_read_the_state(
 
 @pytest.mark.parametrize(
     ("state", "hangs_up"),
-    [("deferred", False), ("failed", True), ("success", True), (None, True), ("scheduled", True)],
+    [
+        ("deferred", False),
+        ("up_for_retry", False),
+        ("failed", True),
+        ("success", True),
+        (None, True),
+        ("scheduled", True),
+    ],
 )
 def test_on_kill_hangs_up_only_once_the_task_instance_is_no_longer_deferred(
     sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, state: str | None, hangs_up: bool
 ) -> None:
-    """``None`` is a cleared task instance; ``scheduled`` one cleared and already rescheduled."""
+    """
+    ``None`` is a cleared task instance, ``scheduled`` one cleared and already rescheduled;
+    ``up_for_retry`` comes from no user action, and the next try waits for the same call.
+    """
     from airflow.sdk.execution_time import task_runner
 
     call_id = place("+14155996605")

@@ -419,8 +419,9 @@ class OneInboxCallTrigger(BaseTrigger):
         running in another triggerer and cancels its own copies the way it cancels a user's kill.
         The task instance's current state tells the two apart: a user's mark failed/success or
         clear leaves it no longer ``deferred``; a handover leaves it ``deferred``. So the call is
-        hung up only when that state was read and is not ``deferred``. When it cannot be read, the
-        call is left running with a warning: a missed hang-up ends at the agent's maximum
+        hung up only when that state was read and is neither ``deferred`` nor ``up_for_retry`` (a
+        try that failed on its own, whose retry waits for the same call). When it cannot be read,
+        the call is left running with a warning: a missed hang-up ends at the agent's maximum
         duration, a wrong one cuts a live conversation.
 
         Airflow 3.3's trigger runner cancels a cancelled trigger again on each of its loops (about
@@ -455,6 +456,15 @@ class OneInboxCallTrigger(BaseTrigger):
             self.log.info(
                 "Trigger cancelled while its task instance is still deferred (handed over to another "
                 "triggerer, not killed): leaving OneInbox call %s running.",
+                self.call_id,
+            )
+            return
+        if state == "up_for_retry":
+            # No user action leads here: the wait ended (e.g. in another triggerer) and failed the
+            # try, and the next try will wait for this same call.
+            self.log.info(
+                "Trigger cancelled while its task instance is up for retry (not killed): leaving "
+                "OneInbox call %s running for the next try.",
                 self.call_id,
             )
             return
