@@ -460,6 +460,16 @@ def test_faults_only_on_selected_paths_and_methods(sim: OneInboxSimulator) -> No
     assert api(sim, "POST", "/v1/agents", json={"name": "x"}).status_code == 201
 
 
+def test_faults_only_on_selected_routes(sim: OneInboxSimulator) -> None:
+    call = create_call(sim)
+    sim.set_faults(rate_limit_ratio=1.0, only_routes=["/v1/calls/{call_id}"])
+    assert api(sim, "GET", f"/v1/calls/{call['id']}").status_code == 429
+    assert api(sim, "GET", f"/v1/calls/{MISSING}").status_code == 429
+    assert api(sim, "GET", "/v1/calls/cursor").status_code == 200  # same prefix, another route
+    assert api(sim, "POST", f"/v1/calls/{call['id']}/stop").status_code == 200
+    assert api(sim, "GET", "/v1/calls").status_code == 200
+
+
 def test_seeded_ratio_is_reproducible(sim: OneInboxSimulator) -> None:
     def run() -> list[int]:
         sim.set_faults(rate_limit_ratio=0.5, seed=7)

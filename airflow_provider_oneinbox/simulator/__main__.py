@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fault only paths with this prefix (repeatable)",
     )
     faults.add_argument(
+        "--only-route",
+        action="append",
+        dest="only_routes",
+        help="fault only this route template, e.g. /v1/calls/{call_id} (repeatable)",
+    )
+    faults.add_argument(
         "--only-method", action="append", dest="only_methods", help="fault only this method (repeatable)"
     )
     faults.add_argument("--seed", type=int, default=None, help="seed of the random fault draws")
@@ -136,6 +142,7 @@ _FAULT_FIELDS = (
     "lose_create_response",
     "lose_create_response_ratio",
     "only_paths",
+    "only_routes",
     "only_methods",
     "seed",
 )

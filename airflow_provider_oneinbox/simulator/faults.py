@@ -28,6 +28,8 @@ class FaultSettings(BaseModel):
     :param lose_create_response: The next N ``POST /v1/calls`` create the call, then drop the connection.
     :param lose_create_response_ratio: Share of ``POST /v1/calls`` that do the same.
     :param only_paths: Only requests whose path starts with one of these prefixes are affected.
+    :param only_routes: Only requests matching one of these route templates are affected, e.g.
+        ``/v1/calls/{call_id}`` (one call's record, whatever its id looks like; not ``/v1/calls/cursor``).
     :param only_methods: Only requests with one of these methods are affected.
     :param seed: Seed of the random draws (reproducible runs).
     """
@@ -45,6 +47,7 @@ class FaultSettings(BaseModel):
     lose_create_response: int = Burst
     lose_create_response_ratio: float = Ratio
     only_paths: list[str] | None = None
+    only_routes: list[str] | None = None
     only_methods: list[str] | None = None
     seed: int | None = None
 
@@ -123,16 +126,18 @@ class FaultInjector:
                 self._rng = random.Random(settings.seed)
             self._active = any(getattr(settings, name) for name in _SWITCHES)
 
-    def applies(self, method: str, path: str) -> bool:
-        """Whether the ``only_paths`` / ``only_methods`` filters let faults hit this request."""
+    def applies(self, method: str, path: str, route: str | None = None) -> bool:
+        """Whether the ``only_*`` filters let faults hit this request (``route``: its route template)."""
         s = self.settings
         if s.only_methods is not None and method.upper() not in {m.upper() for m in s.only_methods}:
             return False
+        if s.only_routes is not None and route not in s.only_routes:
+            return False
         return s.only_paths is None or any(path.startswith(prefix) for prefix in s.only_paths)
 
-    def decide(self, method: str, path: str) -> Injection | None:
+    def decide(self, method: str, path: str, route: str | None = None) -> Injection | None:
         """The fault to inject before this request takes effect (counted), or ``None``."""
-        if not self._active or not self.applies(method, path):
+        if not self._active or not self.applies(method, path, route):
             return None
         with self._lock:
             s = self.settings
@@ -156,14 +161,14 @@ class FaultInjector:
                 self.counts[injection.fault.value] += 1
             return injection
 
-    def may_lose_create(self, method: str, path: str) -> bool:
+    def may_lose_create(self, method: str, path: str, route: str | None = None) -> bool:
         """Whether a ``POST /v1/calls`` response might be lost (the response must be held back)."""
         s = self.settings
         return (
             method == "POST"
             and path.rstrip("/") == "/v1/calls"
             and bool(s.lose_create_response or s.lose_create_response_ratio)
-            and self.applies(method, path)
+            and self.applies(method, path, route)
         )
 
     def take_lost_create(self) -> bool:

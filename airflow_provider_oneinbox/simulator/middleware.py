@@ -96,9 +96,10 @@ class SimulatorMiddleware:
 
         try:
             faults = self.sim.faults
-            if faults.active and faults.settings.latency and faults.applies(method, path):
+            route = route_of(self.app, scope) if faults.settings.only_routes else None
+            if faults.active and faults.settings.latency and faults.applies(method, path, route):
                 await asyncio.sleep(faults.settings.latency)
-            injection = faults.decide(method, path)
+            injection = faults.decide(method, path, route)
             if injection is not None:
                 ex.fault, ex.route = injection.fault, route_of(self.app, scope)
                 if injection.status is None:
@@ -116,7 +117,7 @@ class SimulatorMiddleware:
                     ex.route = _CALL_ROUTE
                     await self._get_call(send_logged, call_id)
                     return
-            if not faults.may_lose_create(method, path):
+            if not faults.may_lose_create(method, path, route):
                 await self.app(scope, receive, send_logged)
                 return
             held: list[Message] = []
