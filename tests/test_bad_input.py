@@ -85,9 +85,13 @@ def place_call(**overrides: str) -> str:
     return f'OneInboxPlaceCallOperator(task_id="task", {rendered}, retries=2, retry_delay=timedelta(0))'
 
 
+#: A well-formed call id (the API's ids are UUIDs) that names no call.
+UNKNOWN_CALL = "5f0c2a9e-1b7d-4c3e-8a6f-0123456789ab"
+
+
 def sensor(**overrides: str) -> str:
     """A deferrable call sensor with retries; ``overrides`` are Python source of its arguments."""
-    arguments = {"call_id": '"call_0123456789"', "poke_interval": "0.2"}
+    arguments = {"call_id": f'"{UNKNOWN_CALL}"', "poke_interval": "0.2"}
     arguments.update(overrides)
     rendered = ", ".join(f"{name}={value}" for name, value in arguments.items())
     return f'OneInboxCallSensor(task_id="task", {rendered}, retries=2, retry_delay=timedelta(0))'
@@ -162,7 +166,7 @@ CASES: dict[str, Case] = {
         sensor(),
         "401",
         "check the API key",
-        requests=(("GET", "/v1/calls/call_0123456789"),),
+        requests=(("GET", f"/v1/calls/{UNKNOWN_CALL}"),),
         connection="wrong_key",
     ),
     "unknown_agent": Case(
@@ -173,8 +177,14 @@ CASES: dict[str, Case] = {
     ),
     "sensor_unknown_call": Case(
         sensor(),
-        "call_0123456789",
+        UNKNOWN_CALL,
         "does not exist",
+        requests=(("GET", f"/v1/calls/{UNKNOWN_CALL}"),),
+    ),
+    "sensor_malformed_call_id": Case(  # the API types call ids as UUIDs: FastAPI answers 422
+        sensor(call_id='"call_0123456789"'),
+        "call_0123456789",
+        "Pass the id exactly as OneInbox returned it",
         requests=(("GET", "/v1/calls/call_0123456789"),),
     ),
     "variables_with_a_set": Case(

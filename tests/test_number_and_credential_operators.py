@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -52,8 +53,8 @@ def test_register_update_and_search(sim: Any, numbers_dag: Any) -> None:
     (number_id,) = task_xcoms(dag_run, "register")
     (updated,) = task_xcoms(dag_run, "update")
     (found,) = task_xcoms(dag_run, "search")
-    assert credential_id.startswith("crd_")
-    assert number_id.startswith("phn_")
+    assert str(uuid.UUID(credential_id)) == credential_id  # the API types these ids as UUIDs
+    assert str(uuid.UUID(number_id)) == number_id
     assert updated["id"] == number_id
     assert updated["agent_id"] == "agt_sales"
     assert len(found) == 3

@@ -196,7 +196,9 @@ def test_secrets_never_leak_from_successful_runs(
     # Each place holds what it should, so an empty search cannot pass for a clean one.
     outbound_xcoms = " ".join(places["oneinbox_outbound_call xcom"])
     assert "transcript" in outbound_xcoms
-    assert "crd_" in outbound_xcoms
+    with OneInboxHook() as hook:
+        (credential,) = hook.list_credentials()
+    assert credential["id"] in outbound_xcoms  # the credential task's result
     rendered = " ".join(places["oneinbox_outbound_call rendered fields"])
     assert "'carrier_api_key': '***'" in rendered, "the carrier key must be rendered, and masked"
     assert len(places["oneinbox_call_campaign xcom"]) >= len(CAMPAIGN_CONTACTS)

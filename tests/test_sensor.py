@@ -111,12 +111,13 @@ def test_sensor_returns_the_call_result_and_pushes_xcoms(
 def test_missing_analysis_ends_after_the_grace_period(
     sim: OneInboxSimulator, load_dag: Callable[..., Any], mode_arguments: dict[str, Any]
 ) -> None:
-    call_id = place("+14155550108")
+    call_id = place("+14155550108")  # completes, but never gets post-call data
+    assert get(call_id)["analysis"] == {"outcome": None, "summary": None}  # the reference's unprocessed shape
     dag_run, ti = run_sensor(load_dag, call_id, analysis_grace_period=0.5, **mode_arguments)
     assert ti.state == "success"
     (result,) = task_xcoms(dag_run, "wait")
     assert (result["analysis_missing"], result["analysis"], result["outcome"]) == (True, None, None)
-    assert result["transcript"]
+    assert (result["status"], result["messages"], result["transcript"]) == ("completed", [], "")
     assert task_xcoms(dag_run, "wait", "analysis") == [None]
 
 
@@ -233,7 +234,7 @@ def test_worker_on_kill_hangs_up(sim: OneInboxSimulator, load_dag: Callable[...,
 
 
 def test_unknown_call_fails_without_retries(sim: OneInboxSimulator, load_dag: Callable[..., Any]) -> None:
-    _, ti = run_sensor(load_dag, "call_missing", retries=2, retry_delay=0)
+    _, ti = run_sensor(load_dag, "5f0c2a9e-1b7d-4c3e-8a6f-0123456789ab", retries=2, retry_delay=0)
     assert ti.state == "failed"
     assert ti.try_number == 1
 

@@ -78,13 +78,17 @@ def test_waits_for_the_analysis_that_lags_the_end(
 
 
 def test_no_analysis_ends_after_the_grace_period(sim: OneInboxSimulator) -> None:
-    call_id = place("+14155550108")
+    call_id = place("+14155550108")  # completes, but never gets post-call data
     started = time.monotonic()
     event = only_event(trigger_for(call_id, analysis_grace_period=0.6))
     assert event["status"] == "success"
     assert event["analysis_missing"] is True
-    assert event["call"]["analysis"] is None
-    assert event["call"]["messages"]
+    assert event["call"]["status"] == "completed"
+    assert event["call"]["analysis"] == {
+        "outcome": None,
+        "summary": None,
+    }  # the reference's unprocessed shape
+    assert event["call"]["messages"] == []
     # The call talks for 22 simulated seconds (1.1 s real), then 0.6 s of grace.
     assert time.monotonic() - started >= 1.6
 
@@ -141,15 +145,23 @@ def test_wrong_api_key_is_a_permanent_error_at_once(
 
 
 def test_unknown_call_is_a_permanent_error_at_once(sim: OneInboxSimulator) -> None:
-    event = only_event(trigger_for("call_does_not_exist"))
+    unknown = "5f0c2a9e-1b7d-4c3e-8a6f-0123456789ab"  # well-formed (the API's ids are UUIDs), names no call
+    event = only_event(trigger_for(unknown))
     assert event == {
         "status": "error",
-        "call_id": "call_does_not_exist",
+        "call_id": unknown,
         "message": event["message"],
         "error_type": "OneInboxNotFoundError",
         "permanent": True,
     }
+    assert unknown in event["message"]
+
+
+def test_malformed_call_id_is_a_permanent_error_at_once(sim: OneInboxSimulator) -> None:
+    event = only_event(trigger_for("call_does_not_exist"))  # not a UUID: FastAPI answers 422
+    assert (event["status"], event["permanent"]) == ("error", True)
     assert "call_does_not_exist" in event["message"]
+    assert len(sim.requests(method="GET", path_prefix="/v1/calls/")) == 1
 
 
 def test_deadline_gives_a_timeout_event_without_oversleeping(sim: OneInboxSimulator) -> None:

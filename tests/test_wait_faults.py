@@ -50,8 +50,8 @@ LONG_CALL = "+14155550105"  # talks 600 simulated seconds, then "Interested"
 MAX_RETRIES = 3
 #: Airflow 3.3 added ``BaseTrigger.on_kill``, which its triggerer calls when a user kills a deferred task.
 TRIGGER_ON_KILL = hasattr(BaseTrigger, "on_kill")
-#: Faults hit only the call's own record, never the POST that places it or the test's own listing.
-CALL_RECORD = "/v1/calls/call_"
+#: Faults hit only the call's own record (this route), never the POST that places it or a list.
+CALL_RECORD = "/v1/calls/{call_id}"
 
 DAG_TEMPLATE = """
 from datetime import datetime, timedelta
@@ -100,6 +100,17 @@ def assert_succeeded_with_the_transcript(sim: OneInboxSimulator, dag_run: Any, t
 
 def polls_gets(sim: OneInboxSimulator, call_id: str) -> list[dict[str, Any]]:
     return sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}")
+
+
+def record_gets(sim: OneInboxSimulator) -> list[dict[str, Any]]:
+    """Every GET of a call's own record, whatever the call."""
+    return [entry for entry in sim.requests(method="GET") if entry["route"] == CALL_RECORD]
+
+
+def is_call_record(path: str) -> bool:
+    """Whether a request path reads one call's record (not a list, not a sub-path)."""
+    rest = path.partition("?")[0].removeprefix("/v1/calls/")
+    return rest != path and "/" not in rest and rest not in {"", "cursor", "web"}
 
 
 def poll_budget(span: float, poll_interval: float, latency: float = 0.0) -> int:
@@ -156,7 +167,7 @@ def test_a_30_percent_5xx_rate_during_the_whole_wait(
     sim.configure(speed=200)
     # Seed 44 draws 6 failures in a row early on: one poll fails all its 1 + 3 tries, so the
     # wait's own tolerance (max_consecutive_errors), not only the hook's retries, is exercised.
-    sim.set_faults(server_error_ratio=0.3, seed=44, only_methods=["GET"], only_paths=[CALL_RECORD])
+    sim.set_faults(server_error_ratio=0.3, seed=44, only_methods=["GET"], only_routes=[CALL_RECORD])
     dag_run, ti = run_place_call(load_dag, deferrable=deferrable, poll_interval=0.1, analysis_grace_period=1)
     sim.clear_faults()
 
@@ -177,7 +188,7 @@ def test_a_429_storm_with_retry_after_is_waited_out(
     retry_after, storm = 0.4, 2.0
     sim.configure(speed=200)
     sim.set_faults(
-        rate_limit_ratio=1.0, retry_after=retry_after, only_methods=["GET"], only_paths=[CALL_RECORD]
+        rate_limit_ratio=1.0, retry_after=retry_after, only_methods=["GET"], only_routes=[CALL_RECORD]
     )
 
     def end_the_storm() -> None:
@@ -215,7 +226,7 @@ def test_added_latency_and_read_timeouts_are_ridden_out(
     # 0.8 s (every read times out) for 1.5 s, then in 0.2 s for the rest of the wait.
     monkeypatch.setenv("AIRFLOW_CONN_ONEINBOX_SLOW", connection_json(sim.base_url, timeout=0.5))
     sim.configure(speed=200)
-    sim.set_faults(latency=0.8, only_methods=["GET"], only_paths=[CALL_RECORD])
+    sim.set_faults(latency=0.8, only_methods=["GET"], only_routes=[CALL_RECORD])
 
     def speed_up() -> None:
         deadline = time.monotonic() + 60
@@ -256,11 +267,11 @@ def test_ten_seconds_of_refused_connections_are_ridden_out(
     sync_send, async_send = OneInboxHook._send, OneInboxAsyncHook._send
 
     def counted_sync_send(self: OneInboxHook, request: Any) -> Any:
-        attempts["sync"] += request.path.startswith(CALL_RECORD)
+        attempts["sync"] += is_call_record(request.path)
         return sync_send(self, request)
 
     async def counted_async_send(self: OneInboxAsyncHook, session: Any, settings: Any, request: Any) -> Any:
-        attempts["async"] += request.path.startswith(CALL_RECORD)
+        attempts["async"] += is_call_record(request.path)
         return await async_send(self, session, settings, request)
 
     monkeypatch.setattr(OneInboxHook, "_send", counted_sync_send)
@@ -307,7 +318,7 @@ def test_ten_seconds_of_refused_connections_are_ridden_out(
     # Refused attempts never reach the simulator; the hooks count them. The deferred wait's
     # attempts are its worker check plus the trigger's; the polled one is all in the thread.
     total = attempts["sync"] + attempts["async"]
-    answered = len(sim.requests(method="GET", path_prefix=CALL_RECORD))
+    answered = len(record_gets(sim))
     assert total > answered  # some attempts were refused
     polls = poll_budget(elapsed[0], poll_interval)
     assert total <= 2 * polls * (1 + MAX_RETRIES)
@@ -353,7 +364,7 @@ def test_killing_a_task_polling_in_the_worker_hangs_up_its_call(
     )
     try:
         deadline = time.monotonic() + 60
-        while len(sim.requests(method="GET", path_prefix=CALL_RECORD)) < 3:  # it is polling
+        while len(record_gets(sim)) < 3:  # it is polling
             assert time.monotonic() < deadline, "the worker never polled"
             assert worker.poll() is None, "the worker died"
             time.sleep(0.05)
