@@ -203,15 +203,26 @@ def sanitize_detail(detail: Any) -> Any:
     :param detail: The ``detail`` field of an error body.
     """
     if isinstance(detail, list):
-        return [
-            {key: item[key] for key in ("loc", "msg", "type") if key in item}
-            if isinstance(item, dict)
-            else item
-            for item in detail
-        ]
+        return [_sanitize_item(item) if isinstance(item, dict) else item for item in detail]
     if isinstance(detail, dict):
         return {key: value for key, value in detail.items() if key not in _ECHO_KEYS}
     return detail
+
+
+def _sanitize_item(item: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {key: item[key] for key in ("loc", "msg", "type") if key in item}
+    if _is_path_error(item) and isinstance(item.get("input"), str):
+        # A path parameter's input is a segment of the URL, which every message quotes anyway.
+        kept["input"] = item["input"]
+    return kept
+
+
+def _is_path_error(item: Any) -> bool:
+    """Whether ``item`` is FastAPI's error about a path parameter (``loc`` ``["path", name]``)."""
+    if not isinstance(item, dict):
+        return False
+    loc = item.get("loc")
+    return isinstance(loc, list | tuple) and len(loc) >= 2 and loc[0] == "path"
 
 
 def error_code_of(payload: Any) -> str | None:
@@ -269,16 +280,7 @@ def describe_detail(detail: Any) -> str:
 
 def _path_id_errors(detail: Any) -> list[dict[str, Any]]:
     """FastAPI's errors about path parameters (``loc`` ``["path", name]``) in ``detail``."""
-    if not isinstance(detail, list):
-        return []
-    return [
-        item
-        for item in detail
-        if isinstance(item, dict)
-        and isinstance(item.get("loc"), list | tuple)
-        and len(item["loc"]) >= 2
-        and item["loc"][0] == "path"
-    ]
+    return [item for item in detail if _is_path_error(item)] if isinstance(detail, list) else []
 
 
 def _describe_invalid_id(item: dict[str, Any], path_ids: Mapping[str, str]) -> tuple[str, str, str | None]:
@@ -289,6 +291,8 @@ def _describe_invalid_id(item: dict[str, Any], path_ids: Mapping[str, str]) -> t
         # The API may name it otherwise (``phone_id`` for our ``phone_number_id``).
         (field,) = path_ids
     value = path_ids.get(field)
+    if value is None and isinstance(item.get("input"), str):
+        value = item["input"]
     expected = _EXPECTED_ID.get(str(item.get("type")))
     why = f"it expects {expected}" if expected else f"the API says: {item.get('msg') or 'invalid'}"
     shown = f" {value!r}" if value is not None else ""

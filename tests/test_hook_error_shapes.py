@@ -16,6 +16,7 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxNotFoundError,
     OneInboxValidationError,
 )
+from airflow_provider_oneinbox.hooks.api import ApiRequest
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.task_errors import AirflowFailException, airflow_error
@@ -142,7 +143,8 @@ def test_malformed_call_id_is_a_permanent_invalid_id_error(monkeypatch: pytest.M
             "OneInbox API GET /v1/calls/abc failed with 422: call_id 'abc' is not a valid id for OneInbox "
             "(it expects a UUID). Pass the id exactly as OneInbox returned it"
         )
-        assert "input" not in repr(raised.detail)
+        assert raised.detail[0]["input"] == "abc"  # the path segment, quoted in the URL anyway
+        assert "ctx" not in raised.detail[0]
     assert len(server.requests()) == 2  # one per hook: a 422 is never retried
     assert isinstance(airflow_error(error, "Reading the call"), AirflowFailException)
     again = pickle.loads(pickle.dumps(error))
@@ -202,3 +204,15 @@ def test_dot_segments_are_refused_before_sending(monkeypatch: pytest.MonkeyPatch
             with pytest.raises(ValueError, match="call_id"):
                 asyncio.run(OneInboxAsyncHook().get_call(bad))
     assert server.requests() == []
+
+
+def test_malformed_id_value_from_fastapi_when_the_request_did_not_name_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request built by hand has no ``path_ids``: FastAPI's ``input`` names the value."""
+    path = "/v1/calls/cursor-v0"
+    with loopback_connection(monkeypatch, {("GET", path): Reply(422, _uuid_error("call_id", "cursor-v0"))}):
+        error = _fail(lambda: OneInboxHook()._request(ApiRequest("GET", path)))
+    assert isinstance(error, OneInboxInvalidIdError)
+    assert (error.field, error.value) == ("call_id", "cursor-v0")
+    assert "call_id 'cursor-v0' is not a valid id" in str(error)
