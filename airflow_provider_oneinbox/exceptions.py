@@ -197,8 +197,9 @@ def sanitize_detail(detail: Any) -> Any:
     Keep only ``loc``, ``msg`` and ``type`` of FastAPI's validation errors; drop echoes elsewhere.
 
     FastAPI echoes the offending ``input`` (and ``ctx``): for a credential or a SIP trunk
-    that is a secret of its own, so it is dropped before the detail is kept on an error. An
-    object detail (``{"code": ..., "message": ...}``) loses the same keys.
+    that is a secret of its own, so it is dropped before the detail is kept on an error, except
+    for a path parameter, whose input is a segment of the URL. An object detail
+    (``{"code": ..., "message": ...}``) loses the same keys.
 
     :param detail: The ``detail`` field of an error body.
     """
@@ -274,7 +275,7 @@ def describe_detail(detail: Any) -> str:
             if detail.get(key) not in (None, "", [], {}):
                 return describe_detail(detail[key])
         rest = {key: value for key, value in detail.items() if key != "code"}
-        return str(rest) if rest else "no detail given"
+        return str(rest)[:MAX_QUOTED_BODY_CHARS] if rest else "no detail given"
     return str(detail)
 
 
