@@ -14,6 +14,7 @@ with an empty analysis: these tests fail on it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,6 +34,8 @@ BOOKED = "+14155550101"  # scenario 01: answered, "Appointment Booked"
 #: Simulated seconds between a call's end and its post-call data: a second of real time at
 #: speed 20, so every wait sees the call ended and not yet analysed for several polls.
 ANALYSIS_DELAY = 20.0
+#: Simulated seconds of post-call delay that only ``sim.advance`` gets past.
+HELD_BACK = 100_000.0
 
 
 @pytest.fixture(params=[(shape, style) for shape in SHAPES for style in ID_STYLES], ids="-".join)
@@ -66,6 +69,16 @@ def assert_unanalysed_while_ended(call_id: str, shape: str) -> None:
     assert record["messages"] == []
     expected = {"nulls": {"outcome": None, "summary": None}, "empty": {}, "null": None}[shape]
     assert record["analysis"] == expected
+
+
+def release_the_analysis(sim: OneInboxSimulator, call_id: str, reads: int) -> None:
+    """Once the call has been read ``reads`` times in all, jump the clock past its analysis delay."""
+    deadline = time.monotonic() + 30
+    while len(sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}")) < reads:
+        if time.monotonic() > deadline:
+            return  # the wait ended without reading the unanalysed call: the test fails on its result
+        time.sleep(0.02)
+    sim.advance(HELD_BACK)
 
 
 def run_triggers(triggers: list[OneInboxCallTrigger]) -> list[dict[str, Any]]:
@@ -114,18 +127,25 @@ def test_the_sensor_waiting_in_the_worker(
     shaped_sim: OneInboxSimulator, load_dag: Callable[..., Any], mode: str, request: pytest.FixtureRequest
 ) -> None:
     shape = request.node.callspec.params["shaped_sim"][0]
+    # The analysis is held back until the sensor has read the ended, unanalysed call three times.
+    shaped_sim.configure(analysis_delay=HELD_BACK)
     call_id = place(BOOKED)
-    # Wait for the end, so the sensor's first pokes see the call ended and unanalysed.
     deadline = time.monotonic() + 30
     while get(call_id)["status"] != "completed":
         assert time.monotonic() < deadline, "the call never ended"
         time.sleep(0.05)
     assert_unanalysed_while_ended(call_id, shape)
+    reads_before = len(shaped_sim.requests(method="GET", path_prefix=f"/v1/calls/{call_id}"))
+    release = threading.Thread(target=release_the_analysis, args=(shaped_sim, call_id, reads_before + 3))
+    release.start()
     body = (
         f'OneInboxCallSensor(task_id="wait", call_id="{call_id}", deferrable=False, mode="{mode}", '
-        "poke_interval=0.1, timeout=60, analysis_grace_period=10)"
+        "poke_interval=0.1, timeout=60, analysis_grace_period=30)"
     )
-    dag_run = write_dag(load_dag, body, prefix="shapes").test()
+    try:
+        dag_run = write_dag(load_dag, body, prefix="shapes").test()
+    finally:
+        release.join(timeout=60)
     (ti,) = instances(dag_run, "wait")
     assert ti.state == "success"
     (result,) = task_xcoms(dag_run, "wait")
