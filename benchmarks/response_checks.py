@@ -17,7 +17,12 @@ async def call_finished_with_analysis(response: Any) -> bool:
     """
     Whether ``GET /v1/calls/{id}`` shows a call that has ended and has its post-call analysis.
 
+    An unanalysed call carries ``analysis`` ``{}`` or all-null (the API reference), so a
+    truthy ``analysis`` is not enough: some field of it must be filled.
+
     :param response: The ``requests.Response`` built by ``HttpEventTrigger`` from the aiohttp one.
     """
     call = response.json()
-    return call.get("status") in TERMINAL_STATUSES and bool(call.get("analysis"))
+    analysis = call.get("analysis")
+    filled = isinstance(analysis, dict) and any(value is not None for value in analysis.values())
+    return call.get("status") in TERMINAL_STATUSES and filled

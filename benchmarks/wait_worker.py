@@ -101,11 +101,13 @@ def trigger_specs(side: str, call_ids: Sequence[str], args: argparse.Namespace) 
 def summarize_event(side: str, payload: Any) -> dict[str, Any]:
     """What the benchmark needs of an event: did the wait succeed with the analysis."""
     if side != "http":
+        from airflow_provider_oneinbox.results import analysis_of
+
         call = payload.get("call") or {}
         ok = (
             payload.get("status") == "success"
             and not payload.get("analysis_missing")
-            and bool(call.get("analysis"))
+            and analysis_of(call) is not None
         )
         return {"status": payload.get("status"), "ok": ok, "detail": payload.get("message")}
     ok = isinstance(payload, dict) and payload.get("status") == "success"

@@ -38,7 +38,8 @@ class LostAfterThePostOnABusyAgent(OneInboxPlaceCallOperator):
         if self.try_number == 2:
             with OneInboxHook() as hook:
                 for i in range({BUSY}):
-                    hook.create_call(agent_id="{AGENT}", to_number=f"+1415555{{i:04d}}02", from_number="{FROM}")
+                    to = f"+1415555{{i:04d}}02"
+                    hook.create_call(agent_id="{AGENT}", to_number=to, from_number="{FROM}")
         return super().execute(context)
 
     def _place_call(self, hook, request, metadata, key):

@@ -52,8 +52,8 @@ def assert_each_succeeded(results: list[list[dict[str, Any]]], call_ids: list[st
 def per_call_gets(sim: OneInboxSimulator) -> Counter[str]:
     return Counter(
         r["path"]
-        for r in sim.requests(method="GET", path_prefix="/v1/calls/call_")
-        if r["path"].count("/") == 3
+        for r in sim.requests(method="GET", path_prefix="/v1/calls/")
+        if r["route"] == "/v1/calls/{call_id}"
     )
 
 
@@ -131,7 +131,7 @@ def test_a_list_the_api_refuses_for_good_switches_every_wait_to_its_own_polls(
     sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A deployment without the cursor list: the simulator answers a real 404 for this path.
-    missing = "/v1/calls/cursor-v0"
+    missing = "/v1/calls-cursor"
     real_list = api.list_calls_cursor
     monkeypatch.setattr(api, "list_calls_cursor", lambda *a, **k: replace(real_list(*a, **k), path=missing))
     call_ids = place_calls(WAITS)
