@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,7 +34,7 @@ from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import calls as trigger_module
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
-from tests.helpers.postgres import PostgresServer, postgres_server, require_postgres
+from tests.helpers.postgres import AirflowOnPostgres, airflow_on_postgres
 from tests.helpers.triggerers import DagTestProcess, TriggererProcess, wait_until
 
 AGENT = "agt_sales"
@@ -79,91 +77,14 @@ with create_session() as session:
 """
 
 
-@dataclass
-class AirflowOnPostgres:
-    """An Airflow home whose metadata DB is the PostgreSQL server, for child processes only."""
-
-    postgres: PostgresServer
-    home: Path
-    dags: Path
-    fernet_key: str
-
-    def env(self) -> dict[str, str]:
-        """The environment of an Airflow child process: this test's, pointed at PostgreSQL."""
-        return {
-            **os.environ,  # the `sim` fixture's AIRFLOW_CONN_ONEINBOX_DEFAULT included
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
-            "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,  # the driver encrypts trigger kwargs
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-        }
-
-    def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query on the metadata DB (this process's Airflow is on SQLite)."""
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(self.postgres.url, poolclass=sqlalchemy.pool.NullPool)
-        try:
-            with engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(sqlalchemy.text(query), params)]
-        finally:
-            engine.dispose()
-
-    def states(self, dag_id: str) -> list[str | None]:
-        """Every task instance's state, by map index."""
-        rows = self.sql("SELECT state FROM task_instance WHERE dag_id = :d ORDER BY map_index", d=dag_id)
-        return [row[0] for row in rows]
-
-    def trigger_owners(self, dag_id: str) -> list[int | None]:
-        """The triggerer job each deferred task instance's trigger is assigned to, by map index."""
-        rows = self.sql(
-            "SELECT t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
-            "WHERE ti.dag_id = :d ORDER BY ti.map_index",
-            d=dag_id,
-        )
-        return [row[0] for row in rows]
-
-    def newest_triggerer_job(self) -> int:
-        rows = self.sql("SELECT max(id) FROM job WHERE job_type = 'TriggererJob'")
-        return int(rows[0][0] or 0)
-
-    def start_triggerer(self, log_path: Path) -> tuple[TriggererProcess, int]:
-        """A triggerer, once it has registered and heartbeated; with its job id."""
-        before = self.newest_triggerer_job()
-        triggerer = TriggererProcess(log_path, env=self.env())
-        try:
-            job_id = wait_until(
-                lambda: self.newest_triggerer_job() if self.newest_triggerer_job() > before else None,
-                60,
-                f"the triggerer to register ({log_path.name})",
-            )
-        except BaseException:
-            triggerer.close()
-            raise
-        return triggerer, int(job_id)
-
-
 @pytest.fixture(scope="module")
 def airflow_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowOnPostgres]:
-    """A PostgreSQL server for this module, migrated by ``airflow db migrate``; stopped at the end."""
-    binaries = require_postgres()
-    from cryptography.fernet import Fernet
-
-    home = tmp_path_factory.mktemp("airflow-on-postgres")
-    dags = home / "dags"
-    dags.mkdir()
-    with postgres_server(binaries) as postgres:
-        airflow = AirflowOnPostgres(postgres, home, dags, Fernet.generate_key().decode())
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=airflow.env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    """Airflow on a PostgreSQL server of this module's own, with triggerers quick to hand over."""
+    settings = {
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+    }
+    with airflow_on_postgres(tmp_path_factory.mktemp("airflow-on-postgres"), settings) as airflow:
         yield airflow
 
 
@@ -210,14 +131,6 @@ def polls(sim: OneInboxSimulator, call_ids: list[str]) -> int:
     return own + len(sim.requests(method="GET", path_prefix="/v1/calls/cursor"))
 
 
-def trigger_logs(airflow: AirflowOnPostgres, dag_id: str, job_id: int) -> str:
-    """What the triggerer with job ``job_id`` logged for the triggers of ``dag_id``'s tasks."""
-    # Each triggerer writes a trigger's lines beside the task's log, as <attempt log>.trigger.<job id>.log
-    folder = airflow.home / "logs" / f"dag_id={dag_id}"
-    files = sorted(folder.rglob(f"*.trigger.{job_id}.log")) if folder.exists() else []
-    return "".join(path.read_text(errors="replace") for path in files)
-
-
 def on_kill_decisions(logs: str) -> int:
     """How many times ``on_kill()`` logged its decision (leave the call, or hang it up)."""
     # Once Airflow has cut on_kill() short, its decision is logged in the triggerer's own log.
@@ -259,19 +172,17 @@ def test_a_stalled_triggerer_that_resumes_hangs_up_no_call(
             first.resume()
             # A finds its triggers gone and cancels its copies; on 3.3 on_kill() decides for each.
             wait_until(
-                lambda: trigger_logs(airflow_pg, dag_id, first_job).count("trigger completed") >= 4,
+                lambda: airflow_pg.trigger_logs(dag_id, first_job).count("trigger completed") >= 4,
                 60,
                 "A to cancel its copies of the triggers",
             )
             if TRIGGER_ON_KILL:
                 wait_until(
-                    lambda: (
-                        on_kill_decisions(trigger_logs(airflow_pg, dag_id, first_job) + first.log(0)) >= 4
-                    ),
+                    lambda: on_kill_decisions(airflow_pg.trigger_logs(dag_id, first_job) + first.log(0)) >= 4,
                     60,
                     "A's on_kill() to decide for each copy",
                 )
-            a_logs = trigger_logs(airflow_pg, dag_id, first_job) + first.log(0)
+            a_logs = airflow_pg.trigger_logs(dag_id, first_job) + first.log(0)
             hung_up = stops(sim, call_ids)
             during = calls_to(numbers)
 

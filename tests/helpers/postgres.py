@@ -1,4 +1,7 @@
-"""A throwaway PostgreSQL server on a free loopback port, for tests that need a real metadata DB."""
+"""
+A throwaway PostgreSQL server on a free loopback port, and an Airflow on it for child processes
+(the test process's own Airflow stays on the session's SQLite DB).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,15 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from tests.helpers.triggerers import TriggererProcess, wait_until
 
 #: What the tests of a stalled triggerer run on in production-like setups.
 DATABASE = "airflow"
@@ -181,3 +189,123 @@ def postgres_server(binaries: Path) -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class AirflowOnPostgres:
+    """
+    An Airflow home whose metadata DB is a :class:`PostgresServer`, for child processes
+    (``airflow triggerer``, ``dag.test()`` scripts); this process reads the DB with plain SQL.
+
+    :param postgres: The server.
+    :param home: ``AIRFLOW_HOME`` of the child processes (their logs land in ``home / "logs"``).
+    :param settings: More environment for every child, e.g. ``AIRFLOW__TRIGGERER__...`` options.
+    """
+
+    postgres: PostgresServer
+    home: Path
+    settings: Mapping[str, str] = field(default_factory=dict)
+    fernet_key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        from cryptography.fernet import Fernet
+
+        # Every child must share it: the worker encrypts trigger kwargs, the triggerer decrypts them.
+        self.fernet_key = Fernet.generate_key().decode()
+        self.dags.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def dags(self) -> Path:
+        """The dags folder of the child processes."""
+        return self.home / "dags"
+
+    def env(self) -> dict[str, str]:
+        """A child's environment: this process's (connections included), pointed at PostgreSQL."""
+        return {
+            **os.environ,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
+            "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
+            **self.settings,
+        }
+
+    def migrate(self) -> None:
+        """``airflow db migrate``."""
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed: {done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+    def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows of a read-only query on the metadata DB."""
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.postgres.url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(sqlalchemy.text(query), params)]
+        finally:
+            engine.dispose()
+
+    def states(self, dag_id: str) -> list[str | None]:
+        """Every task instance's state, by map index."""
+        rows = self.sql("SELECT state FROM task_instance WHERE dag_id = :d ORDER BY map_index", d=dag_id)
+        return [row[0] for row in rows]
+
+    def trigger_owners(self, dag_id: str) -> list[int | None]:
+        """The triggerer job each deferred task instance's trigger is assigned to, by map index."""
+        rows = self.sql(
+            "SELECT t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = :d ORDER BY ti.map_index",
+            d=dag_id,
+        )
+        return [row[0] for row in rows]
+
+    def newest_triggerer_job(self) -> int:
+        """The id of the last triggerer job registered (0 if none)."""
+        rows = self.sql("SELECT max(id) FROM job WHERE job_type = 'TriggererJob'")
+        return int(rows[0][0] or 0)
+
+    def start_triggerer(self, log_path: Path) -> tuple[TriggererProcess, int]:
+        """A real ``airflow triggerer`` on this DB, once it has registered its job; and the job's id."""
+        before = self.newest_triggerer_job()
+        triggerer = TriggererProcess(log_path, env=self.env())
+        try:
+            job_id = wait_until(
+                lambda: (job := self.newest_triggerer_job()) > before and job,
+                60,
+                f"the triggerer to register ({log_path.name})",
+            )
+        except BaseException:
+            triggerer.close()
+            raise
+        return triggerer, int(job_id)
+
+    def trigger_logs(self, dag_id: str, job_id: int) -> str:
+        """What the triggerer with job ``job_id`` logged for the triggers of ``dag_id``'s tasks."""
+        # A triggerer writes a trigger's lines beside its task's log: <attempt log>.trigger.<job id>.log
+        folder = self.home / "logs" / f"dag_id={dag_id}"
+        files = sorted(folder.rglob(f"*.trigger.{job_id}.log")) if folder.exists() else []
+        return "".join(path.read_text(errors="replace") for path in files)
+
+
+@contextlib.contextmanager
+def airflow_on_postgres(home: Path, settings: Mapping[str, str] | None = None) -> Iterator[AirflowOnPostgres]:
+    """
+    A fresh PostgreSQL server with Airflow's schema (``airflow db migrate``), stopped on exit.
+
+    Skips the test (fails it in CI) without PostgreSQL: see :func:`require_postgres`.
+
+    :param home: ``AIRFLOW_HOME`` of the child processes.
+    :param settings: More environment for every child.
+    """
+    with postgres_server(require_postgres()) as postgres:
+        airflow = AirflowOnPostgres(postgres, home, dict(settings or {}))
+        airflow.migrate()
+        yield airflow
