@@ -24,14 +24,33 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$(find_python)" -m venv "$VENV"
 fi
 
+# Reinstall when pyproject.toml or the Airflow version changed, or when these extras are not
+# installed yet; a venv with the test extras also serves the demo (no extras), and vice versa
+# only adds what is missing.
 stamp="$VENV/.oneinbox-installed"
-want="$(cat pyproject.toml; echo "$EXTRAS $AIRFLOW_VERSION")"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "Installing airflow-provider-oneinbox${EXTRAS:+[$EXTRAS]} with apache-airflow==$AIRFLOW_VERSION into $VENV ..."
+installed_extras="$VENV/.oneinbox-extras"
+want="$(cat pyproject.toml; echo "$AIRFLOW_VERSION")"
+have_extras=""
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$installed_extras" ]; then
+    have_extras="$(cat "$installed_extras")"
+else
+    rm -f "$installed_extras"
+fi
+missing=""
+for extra in ${EXTRAS//,/ }; do
+    case ",$have_extras," in
+        *",$extra,"*) ;;
+        *) missing="$extra" ;;
+    esac
+done
+if [ ! -f "$installed_extras" ] || [ -n "$missing" ]; then
+    all_extras="$(printf '%s\n' ${have_extras//,/ } ${EXTRAS//,/ } | sort -u | paste -sd, -)"
+    echo "Installing airflow-provider-oneinbox${all_extras:+[$all_extras]} with apache-airflow==$AIRFLOW_VERSION into $VENV ..."
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "apache-airflow==$AIRFLOW_VERSION" -e ".${EXTRAS:+[$EXTRAS]}"
+        "apache-airflow==$AIRFLOW_VERSION" -e ".${all_extras:+[$all_extras]}"
     printf '%s' "$want" >"$stamp"
+    printf '%s' "$all_extras" >"$installed_extras"
 fi
 case "$VENV" in
     /*) export PATH="$VENV/bin:$PATH" ;;

@@ -171,6 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
+    try:
+        sim.start()
+    except OSError as exc:
+        print(
+            f"Cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. Another process may hold "
+            "the port: pick another with --port, or --port 0 for a free one.",
+            file=sys.stderr,
+        )
+        return 2
     with sim:
         key = "the default key " + DEFAULT_API_KEY if args.api_key == DEFAULT_API_KEY else "the key given"
         print(f"OneInbox simulator listening on {sim.base_url} (speed {args.speed}, {key})", flush=True)
