@@ -80,6 +80,11 @@ def _may_have_placed(exc: OneInboxError) -> bool:
     return type(exc) is OneInboxError and (exc.status_code is None or 200 <= exc.status_code < 300)
 
 
+def _may_have_sent(attempt: Any) -> bool:
+    """Whether the task state store's attempt record says an earlier try may have sent its create."""
+    return isinstance(attempt, dict) and attempt.get("sent") is not False
+
+
 class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     """
     Place an outbound OneInbox call, at most once per task instance, and optionally wait for it.
@@ -168,6 +173,8 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
 
     #: The earliest time this task instance's call can have been placed (set by ``execute``).
     _search_since: datetime
+    #: Whether this try's create failed before anything reached the API (set by ``_place_call``).
+    _create_never_sent: bool = False
 
     def __init__(
         self,
@@ -237,7 +244,12 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"], attempt)
         if call is None:
             self._mark_attempt(store, key, attempt)
-            call = self._place_call(hook, request, metadata, key)
+            try:
+                call = self._place_call(hook, request, metadata, key)
+            except AirflowException:
+                if self._create_never_sent and not _may_have_sent(attempt):
+                    self._mark_attempt(store, key, attempt, sent=False)
+                raise
         call_id = str(call["id"])
         self._save_call_id(store, call_id)
         self._push_call_ref(context, hook, call_id)
@@ -297,17 +309,26 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except Exception as exc:
             self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
 
-    def _mark_attempt(self, store: Any, key: str, attempt: Any) -> None:
+    def _mark_attempt(self, store: Any, key: str, attempt: Any, *, sent: bool | None = None) -> None:
         """
-        Before dialling, record in the task state store (3.3+) that a call may be placed from now on.
+        Record in the task state store (3.3+) when this task instance may first have placed its call.
 
-        The earliest attempt is kept: a retry searches the agent's calls back to it.
+        Written before dialling (``sent=None``: a call may exist from then on); after a create that
+        certainly never reached the API, rewritten with ``sent=False`` so a retry knows no call can
+        exist. An earlier try's record that a call may have been sent is never overwritten.
+
+        :param attempt: The record as this try found it.
+        :param sent: ``None`` before dialling, ``False`` once nothing can have been sent.
         """
-        if store is None or isinstance(attempt, dict):
+        if store is None or (_may_have_sent(attempt) and sent is None):
             return
         now = datetime.now(UTC)
+        at = self._search_since if sent is False else now
         try:
-            store.set(STATE_STORE_ATTEMPT_KEY, {"idempotency_key": key, "attempted_at": now.isoformat()})
+            store.set(
+                STATE_STORE_ATTEMPT_KEY,
+                {"idempotency_key": key, "attempted_at": at.isoformat(), "sent": sent},
+            )
         except Exception as exc:
             self.log.warning("Could not record the call attempt in the task state store: %s", exc)
         self._search_since = min(self._search_since, now)
@@ -344,6 +365,9 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                     "Reattaching to call %s placed by an earlier try (%s).", stored_id, call.get("status")
                 )
                 return call
+        if isinstance(attempt, dict) and attempt.get("sent") is False:
+            self.log.info("No earlier try reached the API (it could not connect): no call can exist yet.")
+            return None
         if try_number <= 1 and not isinstance(attempt, dict):
             return None
         if self.reattach_search_limit == 0:
@@ -398,9 +422,11 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         self, hook: OneInboxHook, request: dict[str, Any], metadata: dict[str, Any], key: str
     ) -> dict[str, Any]:
         arguments = {**request, "metadata": metadata}
+        self._create_never_sent = False
         try:
             call = hook.create_call(**arguments, idempotency_key=key)
         except OneInboxError as exc:
+            self._create_never_sent = isinstance(exc, OneInboxTransportError) and not exc.request_sent
             if not _may_have_placed(exc):
                 raise airflow_error(exc, f"Placing the call to {request['to_number']}") from None
             return self._find_uncertain_call(hook, request, key, str(exc))
