@@ -35,7 +35,16 @@ from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import calls as trigger_module
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.helpers.postgres import AirflowOnPostgres, airflow_on_postgres
-from tests.helpers.triggerers import DagTestProcess, TriggererProcess, wait_until
+from tests.helpers.triggerers import (
+    DagTestProcess,
+    TriggererProcess,
+    answering,
+    failing,
+    in_a_triggerer,
+    never_answering,
+    task_state_is,
+    wait_until,
+)
 
 AGENT = "agt_sales"
 FROM = "+14155550100"
@@ -256,42 +265,7 @@ def test_a_user_marking_a_deferred_task_failed_hangs_up_its_call(
     assert (call["status"], call["end_reason"]) == ("completed", "api_stop")
 
 
-# -- 3. on_kill() cannot read the task instance's state: it leaves the call running -----------------
-
-
-class FakeComms:
-    """
-    Stands in for the triggerer's ``SUPERVISOR_COMMS``: answers ``GetTaskStates`` as told, and
-    anything else (e.g. the ``MaskSecret`` of the connection's key) with nothing.
-    """
-
-    def __init__(self, answer: Callable[[Any], Any]) -> None:
-        self.answer = answer
-        self.requests: list[Any] = []
-
-    async def asend(self, msg: Any) -> Any:
-        if type(msg).__name__ != "GetTaskStates":
-            return None
-        self.requests.append(msg)
-        return await self.answer(msg)
-
-
-def answering(task_states: Any) -> Callable[[Any], Any]:
-    async def answer(msg: Any) -> Any:
-        return SimpleNamespace(task_states=task_states)
-
-    return answer
-
-
-async def never_answering(msg: Any) -> Any:
-    await asyncio.sleep(3600)
-
-
-async def failing(msg: Any) -> Any:
-    raise ConnectionResetError("supervisor gone")
-
-
-TI = SimpleNamespace(dag_id="campaign", run_id="manual__1", task_id="call", map_index=3)
+# -- 3. on_kill() decides from the task instance's state; when it cannot read it, the call goes on --
 
 
 @pytest.mark.parametrize(
@@ -314,13 +288,10 @@ def test_on_kill_leaves_the_call_running_when_it_cannot_read_the_state(
     answer: Callable[[Any], Any] | None,
     why: str,
 ) -> None:
-    from airflow.sdk.execution_time import task_runner
-
     call_id = place("+14155997705")
     trigger = OneInboxCallTrigger(call_id)
     if answer is not None:
-        trigger.task_instance = TI  # type: ignore[assignment]
-        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", FakeComms(answer), raising=False)
+        in_a_triggerer(monkeypatch, trigger, answer)
     monkeypatch.setattr(trigger_module, "TASK_STATE_TIMEOUT_SECONDS", 0.2)
 
     with caplog.at_level(logging.WARNING):
@@ -356,13 +327,9 @@ def test_on_kill_hangs_up_only_once_the_task_instance_is_no_longer_deferred(
     ``None`` is a cleared task instance, ``scheduled`` one cleared and already rescheduled;
     ``up_for_retry`` comes from no user action, and the next try waits for the same call.
     """
-    from airflow.sdk.execution_time import task_runner
-
     call_id = place("+14155996605")
     trigger = OneInboxCallTrigger(call_id)
-    trigger.task_instance = TI  # type: ignore[assignment]
-    comms = FakeComms(answering({"manual__1": {"call_3": state}}))
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    comms = in_a_triggerer(monkeypatch, trigger, task_state_is(state))
 
     asyncio.run(trigger.on_kill())
 

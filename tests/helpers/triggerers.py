@@ -10,6 +10,7 @@ share the work in production.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,8 +19,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -238,3 +240,76 @@ class DagTestProcess:
         """The end of its output (everything with ``tail=0``)."""
         text = self.log_path.read_text(errors="replace")
         return text[-tail:] if tail else text
+
+
+# -- a trigger as the triggerer runs it: with a task instance whose state Airflow can report -------
+
+#: The task instance a trigger serves in :func:`in_a_triggerer` (a mapped one: map index 3).
+FAKE_TASK_INSTANCE = SimpleNamespace(
+    id="01a23ae5-a786-7837-b5b0-051bf0b69638",
+    dag_id="campaign",
+    run_id="manual__1",
+    task_id="call",
+    map_index=3,
+    try_number=1,
+    context_carrier=None,
+)
+
+Answer = Callable[[Any], Awaitable[Any]]
+
+
+class FakeSupervisorComms:
+    """
+    Stands in for the triggerer's ``SUPERVISOR_COMMS``: answers ``GetTaskStates`` with
+    ``answer(request)``, and anything else (e.g. the ``MaskSecret`` of a connection's key) with
+    nothing. ``requests`` keeps the ``GetTaskStates`` requests.
+    """
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests: list[Any] = []
+
+    async def asend(self, msg: Any) -> Any:
+        if type(msg).__name__ != "GetTaskStates":
+            return None
+        self.requests.append(msg)
+        return await self.answer(msg)
+
+
+def answering(task_states: Any) -> Answer:
+    """An answer carrying ``task_states`` (``{run_id: {task key: state}}`` when well formed)."""
+
+    async def answer(msg: Any) -> Any:
+        return SimpleNamespace(task_states=task_states)
+
+    return answer
+
+
+def task_state_is(state: str | None) -> Answer:
+    """The answer Airflow gives when :data:`FAKE_TASK_INSTANCE` is in ``state``."""
+    ti = FAKE_TASK_INSTANCE
+    return answering({ti.run_id: {f"{ti.task_id}_{ti.map_index}": state}})
+
+
+async def never_answering(msg: Any) -> Any:
+    """A supervisor that never answers."""
+    await asyncio.sleep(3600)
+
+
+async def failing(msg: Any) -> Any:
+    """A supervisor whose connection is gone."""
+    raise ConnectionResetError("supervisor gone")
+
+
+def in_a_triggerer(monkeypatch: pytest.MonkeyPatch, trigger: Any, answer: Answer) -> FakeSupervisorComms:
+    """
+    Give ``trigger`` what the triggerer gives it: :data:`FAKE_TASK_INSTANCE`, and Task SDK comms
+    that report that task instance's state as ``answer`` says (e.g. ``task_state_is("failed")``
+    for a task a user marked failed, ``task_state_is("deferred")`` for a handover).
+    """
+    from airflow.sdk.execution_time import task_runner
+
+    trigger.task_instance = FAKE_TASK_INSTANCE
+    comms = FakeSupervisorComms(answer)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    return comms
