@@ -13,6 +13,7 @@ from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.conftest import TEST_API_KEY, connection_json
+from tests.helpers.triggerers import in_a_triggerer, task_state_is
 
 FROM = "+14155550100"
 
@@ -203,9 +204,12 @@ def test_one_tcp_connection_for_a_whole_wait(sim: OneInboxSimulator) -> None:
     assert sim.stats()["connections_opened"] - before == 1
 
 
-def test_on_kill_hangs_up_and_cleanup_does_not(sim: OneInboxSimulator) -> None:
+def test_on_kill_hangs_up_and_cleanup_does_not(
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     call_id = place("+14155550105")
     trigger = trigger_for(call_id)
+    in_a_triggerer(monkeypatch, trigger, task_state_is("failed"))  # a user marked the task failed
 
     async def restart_then_kill() -> tuple[dict[str, Any], dict[str, Any]]:
         # A triggerer restart: run() is cancelled, then cleanup() runs. The call must go on.

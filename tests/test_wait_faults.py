@@ -39,6 +39,7 @@ from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import CallWatch, OneInboxCallTrigger
 from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 from tests.conftest import connection_json, eventually, task_xcoms
+from tests.helpers.triggerers import in_a_triggerer, task_state_is
 from tests.test_durability import InProcessTriggerer
 
 pytestmark = pytest.mark.airflow_db
@@ -405,9 +406,10 @@ def place(to: str) -> tuple[str, OneInboxCallTrigger]:
 
 @pytest.mark.skipif(not TRIGGER_ON_KILL, reason="Airflow < 3.3 never calls BaseTrigger.on_kill()")
 def test_a_user_kill_of_a_deferred_task_hangs_up_through_the_triggers_on_kill(
-    sim: OneInboxSimulator,
+    sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     call_id, trigger = place(LONG_CALL)
+    in_a_triggerer(monkeypatch, trigger, task_state_is("failed"))  # a user marked the task failed
     asyncio.run(run_then_kill_in_airflows_runner(trigger, sim))
     assert len(sim.requests(method="POST", path_prefix=f"/v1/calls/{call_id}/stop")) == 1
     time.sleep(0.3)
