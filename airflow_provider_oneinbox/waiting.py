@@ -125,9 +125,11 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=CALL_ID_XCOM_KEY, value=call_id)
         try:
-            ti.xcom_push(key=CALL_URL_XCOM_KEY, value=hook.call_url(call_id))
+            self.oneinbox_call_url = hook.call_url(call_id)
         except OneInboxError as exc:
             self.log.warning("No dashboard link for call %s: %s", call_id, exc)
+        else:
+            ti.xcom_push(key=CALL_URL_XCOM_KEY, value=self.oneinbox_call_url)
 
     def _deadline(self, context: Context) -> float:
         """

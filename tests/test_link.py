@@ -43,3 +43,47 @@ def test_link_follows_the_connections_url_template(
     (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
     (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
     assert link == template.format(call_id=call_id)
+
+
+FAILING_BEFORE_ANY_CALL = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator, OneInboxStopCallOperator
+
+with DAG("oneinbox_link_no_call", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
+    OneInboxPlaceCallOperator(
+        task_id="place_call", agent_id="agt_sales", to_number="not a number", from_number="+15557030000",
+    )
+    OneInboxStopCallOperator(task_id="stop", call_id="{call_id}")
+"""
+
+
+def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call(
+    sim: Any, load_dag: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.helpers.calls import place
+
+    call_id = place("+15557030005")
+    dag_run = load_dag(FAILING_BEFORE_ANY_CALL.replace("{call_id}", call_id)).test()
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"place_call": "failed", "stop": "success"}
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert "to_number" in logs  # the task's own error is there
+    assert "XCom not found" not in logs  # and no error about a link it never had
+    assert task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink") == [""]
+    assert task_xcoms(dag_run, "stop", key="_link_OneInboxCallLink") == [
+        f"https://app.oneinbox.ai/calls/{call_id}"
+    ]
+
+
+def test_a_task_resumed_from_deferral_keeps_its_link(sim: Any, load_dag: Any) -> None:
+    source = LINK_DAG.replace(
+        'from_number="+15557030000",',
+        'from_number="+15557030000", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2,',
+    ).replace("oneinbox_link_test", "oneinbox_link_deferred")
+    dag_run = load_dag(source).test()
+    (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
+    (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
+    assert task_xcoms(dag_run, "place_call")[0]["call_id"] == call_id  # it waited, deferred
+    assert link == f"https://app.oneinbox.ai/calls/{call_id}"

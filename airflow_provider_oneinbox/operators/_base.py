@@ -17,6 +17,12 @@ class OneInboxBaseOperator(BaseOperator):
     :param oneinbox_conn_id: The OneInbox connection to use.
     """
 
+    #: The dashboard URL of this task run's call, once known: what the "OneInbox Call" link
+    #: shows at the end of the run (:class:`~airflow_provider_oneinbox.links.oneinbox.OneInboxCallLink`).
+    oneinbox_call_url: str | None = None
+    #: Whether this task run resumed from a deferral (its call URL was pushed to XCom before).
+    oneinbox_resumed: bool = False
+
     def __init__(self, *, oneinbox_conn_id: str = OneInboxHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.oneinbox_conn_id = oneinbox_conn_id
@@ -25,3 +31,8 @@ class OneInboxBaseOperator(BaseOperator):
     def hook(self) -> OneInboxHook:
         """The OneInbox hook for ``oneinbox_conn_id``."""
         return OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Note that this run resumes a deferred one, then resume it as Airflow does."""
+        self.oneinbox_resumed = True
+        return super().resume_execution(next_method, next_kwargs, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Collection, Sequence
@@ -485,6 +486,8 @@ class OneInboxStopCallOperator(OneInboxBaseOperator):
         with fail_on_oneinbox_errors(f"Hanging up OneInbox call {self.call_id!r}"):
             call_id = require_text("call_id", self.call_id)
             call = self.hook.stop_call(call_id)
+        with contextlib.suppress(OneInboxError):
+            self.oneinbox_call_url = self.hook.call_url(call_id)
         self.log.info(
             "Hung up call %s: status %s, end_reason %s.", call_id, call.get("status"), call.get("end_reason")
         )
