@@ -130,6 +130,82 @@ class OneInboxTransportError(OneInboxError):
         self.request_sent = request_sent
 
 
+class OneInboxConnectError(OneInboxTransportError):
+    """
+    No connection could be made (refused, unresolvable, unreachable): nothing was sent. Transient.
+
+    Always ``request_sent=False``; the message names the base URL and asks whether the server runs.
+    """
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs["request_sent"] = False
+        super().__init__(message, **kwargs)
+
+
+class OneInboxTLSError(OneInboxTransportError):
+    """
+    The TLS handshake failed (a plain-http server, a certificate not trusted): nothing was sent.
+
+    Permanent (``transient`` is ``False``) and ``request_sent=False``; the message shows the fix.
+    """
+
+    transient = False
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs["request_sent"] = False
+        super().__init__(message, **kwargs)
+
+
+class OneInboxTimeoutError(OneInboxTransportError):
+    """
+    A request did not complete (connect, headers and body) within its deadline. Transient.
+
+    :param timeout: The deadline it had, in seconds.
+    """
+
+    def __init__(self, message: str, *, timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.timeout = timeout
+
+
+class OneInboxResponseTooLargeError(OneInboxError):
+    """
+    A response was larger than the connection's ``max_response_bytes``; reading stopped there.
+
+    Permanent: asking again gets the same answer, so it is not retried. The request itself
+    reached the server and may have taken effect.
+
+    :param limit: The cap, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class OneInboxMalformedResponseError(OneInboxError):
+    """
+    A response could not be used: not JSON, nested too deeply, empty where a body was expected,
+    or a record whose fields have the wrong types. Permanent.
+    """
+
+
+class OneInboxPaginationError(OneInboxError):
+    """
+    A page walk stopped before its end: too many pages, too long, a repeated cursor or an empty
+    page that claims more. Permanent: the items yielded so far are not the whole list.
+
+    :param pages: Pages read before it stopped.
+    :param reason: ``"max_pages"``, ``"max_seconds"``, ``"repeated_cursor"``, ``"empty_page"``
+        or ``"no_cursor"``.
+    """
+
+    def __init__(self, message: str, *, pages: int = 0, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.pages = pages
+        self.reason = reason
+
+
 class OneInboxInputError(OneInboxError, ValueError):
     """
     An argument failed client-side validation; raised before any request is sent.
@@ -353,7 +429,7 @@ def error_from_response(
     if status_code in (401, 403):
         return OneInboxAuthError(message, **kwargs)
     if status_code == 404:
-        return OneInboxNotFoundError(message, **kwargs)
+        return OneInboxNotFoundError(_not_found_message(head, detail, note, path_ids), **kwargs)
     if status_code == 409:
         return OneInboxConflictError(message, **kwargs)
     if status_code in (400, 422):
@@ -363,3 +439,26 @@ def error_from_response(
     if status_code >= 500:
         return OneInboxServerError(message, **kwargs)
     return OneInboxError(message, **kwargs)
+
+
+#: What an id argument names, for "call 'X' not found".
+_RESOURCE_OF_ID = {
+    "call_id": "call",
+    "agent_id": "agent",
+    "phone_number_id": "phone number",
+    "webhook_id": "webhook",
+    "integration_id": "integration",
+    "outcome_id": "call outcome",
+}
+
+
+def _not_found_message(head: str, detail: Any, note: str | None, path_ids: Mapping[str, str] | None) -> str:
+    """``"... failed with 404: call 'X' not found (Call not found)"`` when the path held an id."""
+    if not path_ids:
+        return f"{head}: {describe_detail(detail)}" + (f". {note}" if note else "")
+    field, value = list(path_ids.items())[-1]
+    what = _RESOURCE_OF_ID.get(field, field.removesuffix("_id").replace("_", " "))
+    said = describe_detail(detail)
+    generic = said == "no detail given" or (what in said.lower() and "not found" in said.lower())
+    message = f"{head}: {what} {value!r} not found" if generic else f"{head}: {said} ({what} {value!r})"
+    return message + (f". {note}" if note else "")

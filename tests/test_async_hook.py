@@ -106,7 +106,9 @@ def test_async_hook_error_classes(sim: OneInboxSimulator, monkeypatch: pytest.Mo
 
     with pytest.raises(OneInboxNotFoundError) as info:
         asyncio.run(missing(unknown))
-    assert str(info.value) == f"OneInbox API GET /v1/calls/{unknown} failed with 404: Call not found"
+    assert (
+        str(info.value) == f"OneInbox API GET /v1/calls/{unknown} failed with 404: call {unknown!r} not found"
+    )
     with pytest.raises(OneInboxInvalidIdError) as malformed:
         asyncio.run(missing("call_missing"))
     assert (malformed.value.field, malformed.value.value) == ("call_id", "call_missing")

@@ -173,7 +173,9 @@ def test_hook_error_classes_from_real_responses(
     missing = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(OneInboxNotFoundError) as not_found:
         hook.get_call(missing)
-    assert str(not_found.value) == f"OneInbox API GET /v1/calls/{missing} failed with 404: Call not found"
+    assert str(not_found.value) == (
+        f"OneInbox API GET /v1/calls/{missing} failed with 404: call '{missing}' not found"
+    )
     assert not_found.value.code is None
     with pytest.raises(OneInboxInvalidIdError) as malformed:
         hook.get_call("call_missing")

@@ -100,7 +100,8 @@ def test_error_code_kept_and_shown(
         error = _fail(lambda: OneInboxHook().get_agent(AGENT))
         assert type(error) is cls
         assert error.code == code
-        assert str(error) == f"OneInbox API GET {path} failed with {status} (code {code}): {said}"
+        shown = f"{said} (agent {AGENT!r})" if status == 404 else said  # a 404 names the id it looked for
+        assert str(error) == f"OneInbox API GET {path} failed with {status} (code {code}): {shown}"
         again = pickle.loads(pickle.dumps(error))
         assert (type(again), again.code, str(again)) == (cls, code, str(error))
         async_error = _fail(lambda: asyncio.run(OneInboxAsyncHook().get_agent(AGENT)))

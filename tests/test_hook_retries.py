@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 from airflow_provider_oneinbox.exceptions import (
     OneInboxRateLimitError,
     OneInboxServerError,
+    OneInboxTimeoutError,
     OneInboxTransportError,
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
@@ -137,7 +138,7 @@ def test_hook_create_call_timeout_not_retried(
 ) -> None:
     _use(sim, monkeypatch, timeout=0.3)
     sim.set_faults(latency=1.0, only_methods=["POST"])
-    with pytest.raises(OneInboxTransportError, match=r"ReadTimeout.*may have been placed"):
+    with pytest.raises(OneInboxTimeoutError, match=r"did not complete within 0.3 s.*may have been placed"):
         OneInboxHook().create_call(AGENT, "+14155550133", FROM)
     time.sleep(0.8)  # the simulator finishes the request it was sent
     assert len(_creates(sim)) == 1

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
+from airflow_provider_oneinbox.hooks.headers import header_value_problem
 from airflow_provider_oneinbox.validation import (
     optional_json_object,
     optional_text,
@@ -57,6 +58,10 @@ class ApiRequest:
         about a malformed id names its field and value from here.
     :param secrets: Values of the body that must never be quoted (a carrier key, a SIP
         password): redacted from any error like the API key.
+    :param expects_body: Whether a 2xx answer must carry JSON; ``False`` where the endpoint may
+        answer with nothing (``DELETE``).
+    :param deadline: ``time.monotonic()`` by which the whole exchange, retries included, must
+        be over; ``None`` for the connection's ``timeout`` per attempt only.
     """
 
     method: str
@@ -69,6 +74,8 @@ class ApiRequest:
     unsafe_note: str = MAY_HAVE_TAKEN_EFFECT
     path_ids: Mapping[str, str] = field(default_factory=dict, repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    expects_body: bool = True
+    deadline: float | None = None
 
     @property
     def label(self) -> str:
@@ -278,6 +285,10 @@ def create_call(
     headers = {}
     if idempotency_key is not None:
         key = require_text("idempotency_key", idempotency_key)
+        problem = header_value_problem(key)
+        if problem is not None:
+            # Sent as a header: a line break or a non-latin-1 character would fail in the client.
+            raise OneInboxInputError("idempotency_key", problem)
         if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
             raise OneInboxInputError("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
         headers["Idempotency-Key"] = key
@@ -440,7 +451,8 @@ def update_webhook(
 
 def delete_webhook(webhook_id: str) -> ApiRequest:
     """``DELETE /v1/webhooks/{id}``."""
-    return _request("DELETE", _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id))
+    path = _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id)
+    return _request("DELETE", path, expects_body=False)
 
 
 def list_webhook_deliveries(

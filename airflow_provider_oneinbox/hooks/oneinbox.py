@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -13,12 +15,12 @@ import requests
 from airflow.sdk import BaseHook
 from requests.auth import AuthBase
 from tenacity import Retrying
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError, OneInboxError
-from airflow_provider_oneinbox.hooks import api
+from airflow_provider_oneinbox.hooks import api, paging, transport
 from airflow_provider_oneinbox.hooks.api import ApiRequest
 from airflow_provider_oneinbox.hooks.oneinbox_workspace import OneInboxWorkspaceMixin
+from airflow_provider_oneinbox.hooks.records import call_page_of, call_record_of
 from airflow_provider_oneinbox.hooks.responses import (
     decode_response,
     ended_call,
@@ -28,7 +30,6 @@ from airflow_provider_oneinbox.hooks.responses import (
     record_of,
     redact,
     stop_refusal_may_mean_ended,
-    transport_error,
 )
 from airflow_provider_oneinbox.hooks.retry import retry_kwargs
 from airflow_provider_oneinbox.hooks.settings import (
@@ -43,14 +44,6 @@ from airflow_provider_oneinbox.validation import (
     require_int_between,
     require_page_size,
     require_text,
-)
-
-_NEVER_SENT = (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL)
-_PERMANENT = (
-    requests.exceptions.SSLError,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
 )
 
 
@@ -68,28 +61,15 @@ class _BearerAuth(AuthBase):
         return "_BearerAuth(token=***)"
 
 
-def _never_connected(error: BaseException) -> bool:
-    """Whether urllib3 reports that no connection was established (refused, unresolvable, ...)."""
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError):
-            return True
-        related = (getattr(current, "reason", None), current.__cause__, current.__context__, *current.args)
-        pending.extend(item for item in related if isinstance(item, BaseException))
-    return False
+def _deadline(timeout: float | None) -> float | None:
+    """The ``time.monotonic()`` deadline of a call given ``timeout`` seconds, if any."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        from airflow_provider_oneinbox.exceptions import OneInboxInputError
 
-
-def _reason(error: requests.RequestException) -> str:
-    """The innermost useful description; urllib3's "Max retries exceeded" wrapper says nothing here."""
-    inner: BaseException = error
-    if error.args and isinstance(error.args[0], MaxRetryError) and error.args[0].reason is not None:
-        inner = error.args[0].reason
-    return f"{type(error).__name__}: {inner}"
+        raise OneInboxInputError("timeout", f"expected a number of seconds > 0, got {timeout!r}")
+    return time.monotonic() + timeout
 
 
 class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
@@ -190,8 +170,7 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
                     f"Connection {settings.conn_id!r}: extra 'verify' names a CA bundle that does not "
                     f"exist: {settings.verify!r}"
                 )
-            session = requests.Session()
-            session.headers.update(settings.headers(authorization=False))
+            session = transport.new_session(settings)
             session.auth = _BearerAuth(settings.api_key)
             self._session = session
         return self._session
@@ -217,36 +196,9 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
 
     def _send(self, request: ApiRequest) -> Any:
         settings = self.settings
-        session = self.get_conn()
-        try:
-            response = session.request(
-                request.method,
-                settings.url(request.path),
-                params=request.params,
-                json=request.json,
-                headers=dict(request.headers) or None,
-                timeout=settings.timeout,
-                # Per request: a session-level ``verify`` loses to REQUESTS_CA_BUNDLE in requests.
-                verify=settings.verify,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            failure = transport_error(
-                request,
-                _reason(exc),
-                request_sent=not (isinstance(exc, _NEVER_SENT) or _never_connected(exc)),
-                secret=settings.api_key,
-                transient=not isinstance(exc, _PERMANENT),
-            )
-        else:
-            with response:
-                status, body = response.status_code, response.content
-                retry_after = response.headers.get("Retry-After")
-            self.log.debug("OneInbox API %s answered %s", request.label, status)
-            return decode_response(request, status, body, retry_after, settings.api_key)
-        # Raised outside the ``except`` so the requests exception (which holds the prepared
-        # request, headers included) is not chained to it.
-        raise failure
+        answer = transport.send(self.get_conn(), settings, request)
+        self.log.debug("OneInbox API %s answered %s", request.label, answer.status)
+        return decode_response(request, answer.status, answer.body, answer.retry_after, settings.api_key)
 
     def _record(self, request: ApiRequest) -> dict[str, Any]:
         return record_of(self._request(request), request)
@@ -260,27 +212,37 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         advance: Callable[[dict[str, Any], Any], Any],
         start: Any,
         max_items: int | None,
+        *,
+        claims_more: Callable[[dict[str, Any], Any], bool] = paging.cursor_claims_more,
+        what: str = "a list",
+        max_pages: int = paging.DEFAULT_MAX_PAGES,
+        max_seconds: float = paging.DEFAULT_MAX_SECONDS,
     ) -> Iterator[dict[str, Any]]:
         """
         Yield the items of ``fetch(start)``, then of each following page, up to ``max_items``.
+
+        Bounded: see :func:`airflow_provider_oneinbox.hooks.paging.walk`.
 
         :param fetch: Fetches the page at a token (a cursor or an offset).
         :param advance: The token of the page after ``page``, or ``None`` after the last.
         :param start: The first page's token.
         :param max_items: Stop after this many items; ``None`` for all.
+        :param claims_more: Whether a page says more pages follow.
+        :param what: What is walked, for errors.
+        :param max_pages: Pages to read at most.
+        :param max_seconds: Seconds the walk may take.
+        :raises OneInboxPaginationError: When a bound or a lying page stopped the walk.
         """
-        token, yielded = start, 0
-        while max_items is None or yielded < max_items:
-            page = fetch(token)
-            for item in page.get("items") or []:
-                if max_items is not None and yielded >= max_items:
-                    return
-                yield item
-                yielded += 1
-            following = advance(page, token)
-            if following is None or following == token:
-                return
-            token = following
+        return paging.walk(
+            fetch,
+            advance,
+            start,
+            max_items,
+            claims_more=claims_more,
+            what=what,
+            max_pages=max_pages,
+            max_seconds=max_seconds,
+        )
 
     # Credentials
 
@@ -442,15 +404,18 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
             overrides=overrides,
             idempotency_key=idempotency_key,
         )
-        return self._record(request)
+        return call_record_of(self._request(request), request)
 
-    def get_call(self, call_id: str) -> dict[str, Any]:
+    def get_call(self, call_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """
         The call record (``GET /v1/calls/{id}``).
 
         :param call_id: The call's id.
+        :param timeout: Seconds the whole read may take, retries included; each attempt still
+            gets at most the connection's ``timeout``. ``None``: no overall bound.
         """
-        return self._record(api.get_call(call_id))
+        request = replace(api.get_call(call_id), deadline=_deadline(timeout))
+        return call_record_of(self._request(request), request)
 
     def stop_call(self, call_id: str) -> dict[str, Any]:
         """
@@ -465,7 +430,8 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         :return: The call record.
         """
         try:
-            return self._record(api.stop_call(call_id))
+            request = api.stop_call(call_id)
+            return call_record_of(self._request(request), request)
         except OneInboxError as refused:
             if not stop_refusal_may_mean_ended(refused):
                 raise
@@ -503,7 +469,8 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         :param offset: Calls to skip.
         :return: ``{items, total, limit, offset}``.
         """
-        return self._record(api.list_calls(agent_id, status, limit, offset))
+        request = api.list_calls(agent_id, status, limit, offset)
+        return call_page_of(self._request(request), request, cursor=False)
 
     def list_calls_cursor(
         self,
@@ -521,7 +488,8 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         :param cursor: ``next_cursor`` of the previous page; ``None`` for the first.
         :return: ``{items, next_cursor, has_more, limit}``.
         """
-        return self._record(api.list_calls_cursor(agent_id, status, limit, cursor))
+        request = api.list_calls_cursor(agent_id, status, limit, cursor)
+        return call_page_of(self._request(request), request, cursor=True)
 
     def iter_calls(
         self,
@@ -529,21 +497,34 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         status: str | None = None,
         page_size: int = 100,
         max_items: int | None = None,
+        *,
+        max_pages: int = paging.DEFAULT_MAX_PAGES,
+        max_seconds: float = paging.DEFAULT_MAX_SECONDS,
     ) -> Iterator[dict[str, Any]]:
         """
         Every call, newest first, walking cursor pages (stable while new calls arrive).
+
+        The walk is bounded; it raises ``OneInboxPaginationError`` (never ends as if complete)
+        when it reads ``max_pages`` pages and more follow, runs past ``max_seconds``, meets a
+        cursor it was given before, or an empty page that says more follow.
 
         :param agent_id: Only this agent's calls.
         :param status: Only calls in this status.
         :param page_size: Calls per request, 1..100.
         :param max_items: Stop after this many calls; ``None`` for all.
+        :param max_pages: Pages to read at most (default 1000).
+        :param max_seconds: Seconds the walk may take, checked before each page (default 600).
         """
-        self._check_paging(page_size, max_items, agent_id=agent_id, status=status)
+        self._check_paging(page_size, max_items, max_pages, max_seconds, agent_id=agent_id, status=status)
         return self._paginate(
             lambda cursor: self.list_calls_cursor(agent_id, status, page_size, cursor),
             lambda page, _cursor: next_cursor(page),
             None,
             max_items,
+            claims_more=paging.cursor_claims_more,
+            what="GET /v1/calls/cursor",
+            max_pages=max_pages,
+            max_seconds=max_seconds,
         )
 
     def iter_calls_offset(
@@ -552,18 +533,32 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         status: str | None = None,
         page_size: int = 100,
         max_items: int | None = None,
+        *,
+        max_pages: int = paging.DEFAULT_MAX_PAGES,
+        max_seconds: float = paging.DEFAULT_MAX_SECONDS,
     ) -> Iterator[dict[str, Any]]:
         """
         Every call, walking offset pages; calls placed meanwhile shift pages (prefer :meth:`iter_calls`).
+
+        Bounded like :meth:`iter_calls` (an empty page before ``total`` is reached stops it).
 
         :param agent_id: Only this agent's calls.
         :param status: Only calls in this status.
         :param page_size: Calls per request, 1..100.
         :param max_items: Stop after this many calls; ``None`` for all.
+        :param max_pages: Pages to read at most (default 1000).
+        :param max_seconds: Seconds the walk may take, checked before each page (default 600).
         """
-        self._check_paging(page_size, max_items, agent_id=agent_id, status=status)
+        self._check_paging(page_size, max_items, max_pages, max_seconds, agent_id=agent_id, status=status)
         return self._paginate(
-            lambda offset: self.list_calls(agent_id, status, page_size, offset), next_offset, 0, max_items
+            lambda offset: self.list_calls(agent_id, status, page_size, offset),
+            next_offset,
+            0,
+            max_items,
+            claims_more=paging.offset_claims_more,
+            what="GET /v1/calls",
+            max_pages=max_pages,
+            max_seconds=max_seconds,
         )
 
     def create_web_call(
@@ -596,15 +591,39 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         """
         return self._record(api.list_agents(limit, offset))
 
-    def iter_agents(self, page_size: int = 100, max_items: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_agents(
+        self,
+        page_size: int = 100,
+        max_items: int | None = None,
+        *,
+        max_pages: int = paging.DEFAULT_MAX_PAGES,
+        max_seconds: float = paging.DEFAULT_MAX_SECONDS,
+    ) -> Iterator[dict[str, Any]]:
         """
-        Every agent, walking offset pages.
+        Every agent, walking offset pages; bounded like :meth:`iter_calls`.
 
         :param page_size: Agents per request, 1..100.
         :param max_items: Stop after this many agents; ``None`` for all.
+        :param max_pages: Pages to read at most (default 1000).
+        :param max_seconds: Seconds the walk may take, checked before each page (default 600).
         """
-        self._check_paging(page_size, max_items)
-        return self._paginate(lambda offset: self.list_agents(page_size, offset), next_offset, 0, max_items)
+        self._check_paging(page_size, max_items, max_pages, max_seconds)
+        return self._paginate(
+            lambda offset: self._agent_page(page_size, offset),
+            next_offset,
+            0,
+            max_items,
+            claims_more=paging.offset_claims_more,
+            what="GET /v1/agents",
+            max_pages=max_pages,
+            max_seconds=max_seconds,
+        )
+
+    def _agent_page(self, page_size: int, offset: int) -> dict[str, Any]:
+        request = api.list_agents(page_size, offset)
+        page = record_of(self._request(request), request)
+        items_of({"items": page.get("items") or []}, request)
+        return page
 
     def get_agent(self, agent_id: str) -> dict[str, Any]:
         """
@@ -693,8 +712,16 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
             call_id=quote(require_text("call_id", call_id), safe="")
         )
 
-    def _check_paging(self, page_size: int, max_items: int | None, **filters: str | None) -> None:
+    def _check_paging(
+        self,
+        page_size: int,
+        max_items: int | None,
+        max_pages: int = paging.DEFAULT_MAX_PAGES,
+        max_seconds: float = paging.DEFAULT_MAX_SECONDS,
+        **filters: str | None,
+    ) -> None:
         require_page_size("page_size", page_size)
+        paging.check_bounds(max_pages, max_seconds)
         if max_items is not None:
             require_int_between("max_items", max_items, 0)
         for name, value in filters.items():

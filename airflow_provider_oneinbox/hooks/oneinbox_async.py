@@ -15,7 +15,7 @@ from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
-from airflow_provider_oneinbox.hooks import api, session_pool
+from airflow_provider_oneinbox.hooks import api, async_transport, session_pool
 from airflow_provider_oneinbox.hooks.api import ApiRequest
 from airflow_provider_oneinbox.hooks.responses import (
     decode_response,
@@ -23,7 +23,6 @@ from airflow_provider_oneinbox.hooks.responses import (
     items_of,
     record_of,
     stop_refusal_may_mean_ended,
-    transport_error,
 )
 from airflow_provider_oneinbox.hooks.retry import retry_kwargs
 from airflow_provider_oneinbox.hooks.settings import (
@@ -31,9 +30,6 @@ from airflow_provider_oneinbox.hooks.settings import (
     OneInboxSettings,
     settings_from_connection,
 )
-
-_PERMANENT = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, aiohttp.InvalidURL)
-_NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 
 
 class OneInboxAsyncHook(BaseHook):
@@ -119,29 +115,9 @@ class OneInboxAsyncHook(BaseHook):
     async def _send(
         self, session: aiohttp.ClientSession, settings: OneInboxSettings, request: ApiRequest
     ) -> Any:
-        try:
-            async with session.request(
-                request.method,
-                settings.url(request.path),
-                params=request.params,
-                json=request.json,
-                headers=request.headers or None,
-                allow_redirects=False,
-            ) as response:
-                status, body = response.status, await response.read()
-                retry_after = response.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = transport_error(
-                request,
-                f"{type(exc).__name__}: {exc}",
-                request_sent=not isinstance(exc, _NEVER_SENT),
-                secret=settings.api_key,
-                transient=not isinstance(exc, _PERMANENT),
-            )
-        else:
-            self.log.debug("OneInbox API %s answered %s", request.label, status)
-            return decode_response(request, status, body, retry_after, settings.api_key)
-        raise failure
+        answer = await async_transport.send(session, settings, request)
+        self.log.debug("OneInbox API %s answered %s", request.label, answer.status)
+        return decode_response(request, answer.status, answer.body, answer.retry_after, settings.api_key)
 
     async def _record(self, request: ApiRequest) -> dict[str, Any]:
         return record_of(await self._request(request), request)

@@ -14,6 +14,7 @@ from airflow_provider_oneinbox.exceptions import (
     MAX_QUOTED_BODY_CHARS,
     OneInboxError,
     OneInboxInvalidIdError,
+    OneInboxMalformedResponseError,
     OneInboxTransportError,
     error_code_of,
     error_from_response,
@@ -21,41 +22,55 @@ from airflow_provider_oneinbox.exceptions import (
     sanitize_detail,
 )
 from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.redaction import REDACTED, redact, redact_parsed
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 
-REDACTED = "***"
+#: Deepest nesting of arrays and objects accepted in a response; OneInbox's records nest a few levels.
+MAX_JSON_DEPTH = 64
 
 
-def redact(text: str, secret: str, *others: str) -> str:
+def malformed(request: ApiRequest, status: int | None, problem: str) -> OneInboxMalformedResponseError:
     """
-    ``text`` with every occurrence of ``secret`` (and of each of ``others``) replaced by ``***``.
+    The error for a response that cannot be used (``problem`` says why, never quoting the body).
 
-    :param text: Any text that may quote a request (an error body, an exception's message).
-    :param secret: The API key.
-    :param others: More secrets, e.g. the carrier key a request carries.
+    :param request: The request it answers.
+    :param status: Its HTTP status.
+    :param problem: E.g. ``"a body that is not JSON"``.
     """
-    for value in sorted((secret, *others), key=len, reverse=True):
-        if value:
-            text = text.replace(value, REDACTED)
-    return text
+    note = "" if request.repeat_safe else f". {request.unsafe_note}"
+    return OneInboxMalformedResponseError(
+        f"OneInbox API {request.label} answered {status} with {problem}{note}",
+        method=request.method,
+        path=request.path,
+        status_code=status,
+    )
 
 
-def redact_parsed(value: Any, secrets: tuple[str, ...]) -> Any:
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`; iterative."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    return True
+                pending.append((child, depth + 1))
+    return False
+
+
+def parse_json(text: str) -> Any:
     """
-    ``value`` (parsed JSON) with every secret redacted from its strings.
+    ``json.loads(text)``, refusing JSON nested deeper than :data:`MAX_JSON_DEPTH`.
 
-    Redacting the raw text is not enough: JSON may have escaped a secret (``\\u0041``,
-    ``\\/``), which parsing turns back into the secret itself.
-
-    :param value: Parsed JSON.
-    :param secrets: The API key and the request's own secrets.
+    :param text: The body.
+    :raises ValueError: Not JSON.
+    :raises RecursionError: Nested too deeply.
     """
-    if isinstance(value, str):
-        return redact(value, *secrets) if secrets else value
-    if isinstance(value, list):
-        return [redact_parsed(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {redact_parsed(key, secrets): redact_parsed(item, secrets) for key, item in value.items()}
+    value = json.loads(text)
+    if _too_deep(value):
+        raise RecursionError("nested too deeply")
     return value
 
 
@@ -63,7 +78,10 @@ def decode_response(
     request: ApiRequest, status: int, body: bytes, retry_after: str | None, secret: str
 ) -> Any:
     """
-    The parsed JSON of a 2xx response (``None`` when empty), or raise the typed error.
+    The parsed JSON of a 2xx response, or raise the typed error.
+
+    A 2xx without a body is ``None`` for a 204 or an endpoint that may answer with nothing
+    (``request.expects_body`` false, e.g. ``DELETE``), and an error everywhere else.
 
     :param request: The request this answers.
     :param status: HTTP status.
@@ -72,25 +90,27 @@ def decode_response(
     :param secret: The API key, redacted from anything quoted (and so are ``request.secrets``).
     """
     secrets = (secret, *request.secrets)
-    text = redact(body.decode("utf-8", errors="replace"), *secrets)
+    text = body.decode("utf-8", errors="replace")
     if 200 <= status < 300:
         if not text.strip():
-            return None
+            if status == 204 or not request.expects_body:
+                return None
+            raise malformed(request, status, "an empty body where JSON was expected")
+        for value in sorted(secrets, key=len, reverse=True):
+            if value:
+                text = text.replace(value, REDACTED)
         try:
-            return json.loads(text)
+            return parse_json(text)
+        except RecursionError:
+            raise malformed(request, status, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         except ValueError:
-            note = "" if request.repeat_safe else f". {request.unsafe_note}"
-            raise OneInboxError(
-                f"OneInbox API {request.label} answered {status} with a body that is not JSON{note}",
-                method=request.method,
-                path=request.path,
-                status_code=status,
-            ) from None
+            raise malformed(request, status, "a body that is not JSON") from None
     code = None
     try:
-        payload = redact_parsed(json.loads(text), secrets)
-    except ValueError:
-        detail: Any = text.strip()[:MAX_QUOTED_BODY_CHARS]
+        # Parsed before redacting: parsing turns JSON escapes back into the secret itself.
+        payload = redact_parsed(parse_json(text), secrets)
+    except (ValueError, RecursionError):
+        detail: Any = redact(text, *secrets).strip()[:MAX_QUOTED_BODY_CHARS]
     else:
         detail = sanitize_detail(payload.get("detail", payload) if isinstance(payload, dict) else payload)
         code = error_code_of(payload)
@@ -144,7 +164,7 @@ def items_of(payload: Any, request: ApiRequest) -> list[dict[str, Any]]:
         return payload["items"]
     if isinstance(payload, list):
         return payload
-    raise OneInboxError(
+    raise OneInboxMalformedResponseError(
         f"OneInbox API {request.label} answered with an unexpected shape: expected a list or "
         f"{{'items': [...]}}, got {type(payload).__name__}",
         method=request.method,
@@ -161,7 +181,7 @@ def record_of(payload: Any, request: ApiRequest) -> dict[str, Any]:
     """
     if isinstance(payload, dict):
         return payload
-    raise OneInboxError(
+    raise OneInboxMalformedResponseError(
         f"OneInbox API {request.label} answered with an unexpected shape: expected a JSON object, "
         f"got {type(payload).__name__}",
         method=request.method,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError
+from airflow_provider_oneinbox.hooks import async_transport
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
 
 #: Connections one shared session opens at most (aiohttp's default limit).
@@ -78,12 +79,19 @@ async def new_session(settings: OneInboxSettings) -> aiohttp.ClientSession:
 
     :param settings: The connection settings (headers, timeouts, TLS).
     """
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         headers=settings.headers(),
-        # sock_connect, not connect: waiting for a free pooled connection is queueing, not a failure.
+        # sock_connect, not connect: waiting for a free pooled connection is queueing, not a
+        # failure. The total deadline of each request (queueing excluded) is kept by
+        # async_transport, driven by these traces.
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout, sock_read=settings.timeout),
         connector=aiohttp.TCPConnector(ssl=await ssl_option(settings), limit=SESSION_CONNECTION_LIMIT),
+        # Environment proxies are never used; a proxy comes from the connection only (per request).
+        trust_env=False,
+        trace_configs=[async_transport.trace_config()],
     )
+    async_transport.disable_builtin_retry(session)
+    return session
 
 
 async def acquire(settings: OneInboxSettings) -> SessionLease:

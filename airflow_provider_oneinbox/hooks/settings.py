@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_oneinbox import __version__
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError
+from airflow_provider_oneinbox.hooks.headers import header_value_problem
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -26,6 +27,7 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_WAIT_MIN = 1.0
 DEFAULT_RETRY_WAIT_MAX = 60.0
 DEFAULT_CALL_URL_TEMPLATE = "https://app.oneinbox.ai/calls/{call_id}"
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 USER_AGENT = f"airflow-provider-oneinbox/{__version__}"
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -47,6 +49,11 @@ class OneInboxSettings:
     :param verify: Verify the server's TLS certificate (``True``), not (``False``), or
         against the CA bundle at this path.
     :param call_url_template: Dashboard link of a call, with a ``{call_id}`` placeholder.
+    :param max_response_bytes: Largest response body read; a larger one fails.
+    :param proxy: Proxy URL every request goes through (https API only); ``None`` for none.
+        Proxies from the environment (``HTTPS_PROXY``, ...) are never used.
+    :param scheme_defaulted: Whether the connection gave no scheme, so ``https`` was assumed
+        (error messages then show how to ask for plain http).
     """
 
     conn_id: str
@@ -58,6 +65,15 @@ class OneInboxSettings:
     retry_wait_max: float = DEFAULT_RETRY_WAIT_MAX
     verify: bool | str = True
     call_url_template: str = DEFAULT_CALL_URL_TEMPLATE
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # A proxy URL may hold a password: never in a repr.
+    proxy: str | None = field(default=None, repr=False)
+    scheme_defaulted: bool = False
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether the base URL's host is this machine."""
+        return is_loopback_host(urlsplit(self.base_url).hostname or "")
 
     def headers(self, *, authorization: bool = True) -> dict[str, str]:
         """
@@ -132,6 +148,44 @@ def build_base_url(conn_id: str, host: str | None, port: int | None, schema: str
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
+def _proxy(conn_id: str, value: Any, base_url: str) -> str | None:
+    """The ``proxy`` extra: an http(s) URL, only for an https API (never the key in clear to it)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    # The value may hold a proxy password: errors describe it without quoting it.
+    parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OneInboxConfigError(
+            f"Connection {conn_id!r}: extra 'proxy' must be an http:// or https:// proxy URL "
+            "(e.g. http://proxy.internal:3128)"
+        )
+    if not base_url.startswith("https://"):
+        raise OneInboxConfigError(
+            f"Connection {conn_id!r}: extra 'proxy' is only used for an https:// API; the base URL "
+            "is plain http (a loopback host), and the proxy would see the API key in clear"
+        )
+    return value.strip()
+
+
+def _scheme_defaulted(host: str | None, schema: str | None) -> bool:
+    """Whether a host was given without a scheme (in it, or as the URI's path), so https is assumed."""
+    host = (host or "").strip()
+    return bool(host) and "://" not in host and not (schema or "").strip()
+
+
+def _api_key(conn_id: str, password: str | None) -> str:
+    """The API key from the password field, checked for what a header cannot carry."""
+    api_key = (password or "").strip()
+    if not api_key:
+        raise OneInboxConfigError(
+            f"Connection {conn_id!r} has no API key: put the OneInbox key (oi_sk_...) in its password field"
+        )
+    problem = header_value_problem(api_key)
+    if problem is not None:
+        raise OneInboxConfigError(f"The API key of connection {conn_id!r} {problem}")
+    return api_key
+
+
 def _number(conn_id: str, name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
     try:
         number = math.nan if isinstance(value, bool) else float(value)
@@ -178,11 +232,7 @@ def settings_from_connection(
     :param max_retries: Overrides the ``max_retries`` extra.
     """
     conn_id = conn.conn_id
-    api_key = (conn.password or "").strip()
-    if not api_key:
-        raise OneInboxConfigError(
-            f"Connection {conn_id!r} has no API key: put the OneInbox key (oi_sk_...) in its password field"
-        )
+    api_key = _api_key(conn_id, conn.password)
     wait_min = _number(conn_id, "retry_wait_min", extra.get("retry_wait_min", DEFAULT_RETRY_WAIT_MIN))
     wait_max = _number(conn_id, "retry_wait_max", extra.get("retry_wait_max", DEFAULT_RETRY_WAIT_MAX))
     if wait_max < wait_min:
@@ -196,9 +246,11 @@ def settings_from_connection(
         ) from None
     timeout_value = timeout if timeout is not None else extra.get("timeout", DEFAULT_TIMEOUT)
     retries_value = max_retries if max_retries is not None else extra.get("max_retries", DEFAULT_MAX_RETRIES)
+    base_url = build_base_url(conn_id, conn.host, conn.port, conn.schema)
+    max_bytes = extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
     return OneInboxSettings(
         conn_id=conn_id,
-        base_url=build_base_url(conn_id, conn.host, conn.port, conn.schema),
+        base_url=base_url,
         api_key=api_key,
         timeout=_number(conn_id, "timeout", timeout_value),
         max_retries=_number(conn_id, "max_retries", retries_value, integer=True, allow_zero=True),
@@ -206,4 +258,7 @@ def settings_from_connection(
         retry_wait_max=wait_max,
         verify=_verify(conn_id, extra.get("verify", True)),
         call_url_template=template,
+        max_response_bytes=_number(conn_id, "max_response_bytes", max_bytes, integer=True),
+        proxy=_proxy(conn_id, extra.get("proxy"), base_url),
+        scheme_defaulted=_scheme_defaulted(conn.host, conn.schema),
     )
