@@ -146,3 +146,22 @@ def build_call_result(call: Mapping[str, Any], *, analysis_missing: bool = False
         "agent_id": call.get("agent_id"),
         "metadata": call.get("metadata"),
     }
+
+
+def not_placed_result(*, to_number: Any, agent_id: Any, reason: str) -> dict[str, Any]:
+    """
+    The result of a call that was never placed because it was refused for good (see
+    ``failures_as_results`` on the place-call operator): the keys of :func:`build_call_result`,
+    with ``status`` ``"not_placed"`` and the refusal in ``reason``.
+
+    :param to_number: The number that was to be called.
+    :param agent_id: The agent that was to call.
+    :param reason: Why the call was refused (the error's message).
+    """
+    return {
+        **build_call_result({}),
+        "status": "not_placed",
+        "reason": reason,
+        "to_number": to_number,
+        "agent_id": agent_id,
+    }

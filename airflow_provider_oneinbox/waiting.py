@@ -26,11 +26,10 @@ from airflow_provider_oneinbox.task_errors import (
     AirflowSkipException,
     airflow_error,
 )
+from airflow_provider_oneinbox.wait_rules import CallWatch, error_backoff
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_oneinbox.triggers.calls import CallWatch
 
 __all__ = ["OneInboxCallWaitMixin"]
 
@@ -75,6 +74,8 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
 
     #: Raised when the wait times out; never retried, as a retry would find the call hung up.
     timeout_exception: ClassVar[type[AirflowException]] = AirflowFailException
+    #: Whether a ``failed`` call is returned as a result rather than failing the task.
+    failures_as_results: bool = False
 
     deferrable: bool
 
@@ -145,8 +146,7 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         return time.time() + max(budget, 0.0)
 
     def _watch(self, call_id: str, deadline: float | None) -> CallWatch:
-        from airflow_provider_oneinbox.triggers.calls import CallWatch
-
+        """The rules of a wait in the worker: it keeps the ended call's record to build the result from."""
         return CallWatch(
             call_id,
             poll_interval=self.wait_poll_interval,
@@ -154,6 +154,7 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
             analysis_grace_period=self.analysis_grace_period,
             max_consecutive_errors=self.max_consecutive_errors,
             log=self.log,
+            keep_record=True,
         )
 
     def _wait_for_call(
@@ -175,16 +176,14 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 if not exc.transient:
                     raise airflow_error(exc, f"Reading OneInbox call {call_id}") from None
                 self.log.warning("Could not read call %s yet (%s); waiting anyway.", call_id, exc)
-                from airflow_provider_oneinbox.triggers.calls import error_backoff
-
                 # The wait's first failed poll: back off before the next (honouring a 429's Retry-After).
                 first_delay = error_backoff(self.wait_poll_interval, 1, exc)
         if call is not None and post_call_data_ready(call):
             return self._finish_success(context, call, analysis_missing=False)
         if not self.deferrable:
-            return self._finish(
-                context, self._poll_here(hook, self._watch(call_id, deadline), first_delay=first_delay)
-            )
+            watch = self._watch(call_id, deadline)
+            event = self._poll_here(hook, watch, first_delay=first_delay)
+            return self._finish(context, event, watch.record)
 
         from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
@@ -251,21 +250,37 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 f"Malformed OneInbox trigger event: 'status' is {status!r}, "
                 f"expected one of {sorted(EVENT_STATUSES)}."
             )
-        if status == "success" and not isinstance(event.get("call"), dict):
+        call_id = event.get("call_id")
+        if not isinstance(call_id, str) or not call_id.strip():
+            raise AirflowException(f"Malformed OneInbox trigger event: 'call_id' is {call_id!r}.")
+        # Events of earlier versions carried the call's record; one may fire across an upgrade.
+        record = event.get("call")
+        if status == "success" and "call" in event and not isinstance(record, dict):
             raise AirflowException(
-                "Malformed OneInbox trigger event: a 'success' event without a 'call' record."
+                "Malformed OneInbox trigger event: a 'success' event whose 'call' is not a record."
             )
-        if not event.get("call_id"):
-            raise AirflowException("Malformed OneInbox trigger event: no 'call_id'.")
-        return self._finish(context, event)
+        if not isinstance(event.get("analysis_missing", False), bool):
+            raise AirflowException("Malformed OneInbox trigger event: 'analysis_missing' is not a bool.")
+        return self._finish(context, event, record if isinstance(record, dict) else None)
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Turn a wait's final event into the task's result or exception."""
+    def _finish(
+        self, context: Context, event: dict[str, Any], record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """
+        Turn a wait's final event into the task's result or exception.
+
+        :param event: The event the wait ended with (ids, statuses and flags only).
+        :param record: The ended call's record, if the wait has it (a wait in the worker); else a
+            ``success`` reads it once with ``GET /v1/calls/{id}``.
+        """
         call_id = str(event["call_id"])
         if event["status"] == "success":
-            return self._finish_success(
-                context, event["call"], analysis_missing=bool(event.get("analysis_missing"))
-            )
+            analysis_missing = bool(event.get("analysis_missing"))
+            if record is None:
+                record = self._read_ended_call(call_id)
+                # The analysis may have arrived since the wait gave up on it.
+                analysis_missing = analysis_missing and not post_call_data_ready(record)
+            return self._finish_success(context, record, analysis_missing=analysis_missing)
         if event["status"] == "timeout":
             raise self.timeout_exception(
                 f"{event.get('message') or 'Timed out.'} {self._hang_up_after_timeout(call_id)}"
@@ -274,6 +289,18 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         if event.get("permanent"):
             raise AirflowFailException(f"{message} (not retried: retrying cannot help)")
         raise AirflowException(message)
+
+    def _read_ended_call(self, call_id: str) -> dict[str, Any]:
+        """
+        The record of a call the trigger saw end (its event carries no record): one GET.
+
+        A failure fails the try; a transient one is retried, and the retry reattaches to the same
+        call, which has ended, and finishes without waiting again.
+        """
+        try:
+            return self.hook.get_call(call_id)
+        except OneInboxError as exc:
+            raise airflow_error(exc, f"Reading OneInbox call {call_id}, which has ended") from None
 
     def _finish_success(
         self, context: Context, call: dict[str, Any], *, analysis_missing: bool
@@ -292,6 +319,13 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 call_id,
             )
         if result["status"] == OneInboxCallStatus.FAILED.value:
+            if self.failures_as_results:
+                self.log.warning(
+                    "OneInbox call %s failed (end_reason %r); returned as a result (failures_as_results).",
+                    call_id,
+                    result["end_reason"],
+                )
+                return result
             # Not retried: a retry would reattach to this same failed call, never redial it.
             raise AirflowFailException(
                 f"OneInbox call {call_id} failed: status {result['status']!r}, "

@@ -8,7 +8,13 @@ how many calls ring at once; a pool does the same across DAGs.
 
 Contacts come from the ``contacts`` param (a list of ``{to_number, customer_name}``); in a real
 pipeline they would come from an upstream task reading a CRM. Outcomes such as "Not Connected" or
-"Voicemail" are results, not failures; a call that fails to connect fails only its own map index.
+"Voicemail" are results, not failures. With ``failures_as_results=True`` a call that fails to
+connect, or a contact whose number is refused, is a result too (``status`` ``"failed"`` or
+``"not_placed"``), so the results line up one to one with the contacts.
+
+One mapped task expands to at most ``[core] max_map_length`` instances (1024 by default): a
+longer contact list fails ``call_requests`` saying so. Raise the setting
+(``AIRFLOW__CORE__MAX_MAP_LENGTH``) or split the list over several runs.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections import Counter
 from typing import Any
 
 import pendulum
+from airflow.configuration import conf
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.definitions.param import ParamsDict
 
@@ -51,6 +58,13 @@ with DAG(
     def call_requests(params: ParamsDict | None = None) -> list[dict[str, Any]]:
         """One set of place-call arguments per contact."""
         assert params is not None
+        limit = conf.getint("core", "max_map_length")
+        if len(params["contacts"]) > limit:
+            raise ValueError(
+                f"{len(params['contacts'])} contacts, but one mapped task expands to at most {limit} "
+                "instances ([core] max_map_length): raise it (AIRFLOW__CORE__MAX_MAP_LENGTH) or split "
+                "the contacts over several DAG runs."
+            )
         return [
             {
                 "to_number": contact["to_number"],
@@ -69,20 +83,42 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=1800,
         analysis_grace_period=6 * POLL_INTERVAL,
+        failures_as_results=True,
         max_active_tis_per_dag=CONCURRENT_CALLS,
         retries=2,
         retry_delay=pendulum.duration(seconds=5),
     ).expand_kwargs(requests)
 
     @task(trigger_rule="all_done")
-    def summarise(results: list[dict[str, Any]], placed: list[dict[str, Any]]) -> dict[str, Any]:
-        """Count outcomes across every call; a failed map index leaves no result and counts as failed."""
+    def summarise(
+        results: list[dict[str, Any]] | None, placed: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        """Count outcomes across every call; a map index that failed anyway leaves no result."""
+        if placed is None or results is None:
+            message = "No calls were made: call_requests failed before any call (see its log)."
+            print(message)
+            return {
+                "calls": 0,
+                "completed": 0,
+                "failed": 0,
+                "not_placed": 0,
+                "outcomes": {},
+                "error": message,
+            }
         finished = [result for result in results if result]
+        statuses = Counter(result["status"] for result in finished)
         summary = {
             "calls": len(placed),
-            "completed": sum(1 for result in finished if result["status"] == "completed"),
-            "failed": len(placed) - len(finished),
-            "outcomes": dict(Counter(result.get("outcome") or "Unknown" for result in finished)),
+            "completed": statuses["completed"],
+            "failed": statuses["failed"] + len(placed) - len(finished),
+            "not_placed": statuses["not_placed"],
+            "outcomes": dict(
+                Counter(
+                    result.get("outcome") or "Unknown"
+                    for result in finished
+                    if result["status"] == "completed"
+                )
+            ),
         }
         print(f"Campaign summary: {summary}")
         return summary

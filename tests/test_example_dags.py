@@ -56,22 +56,50 @@ def test_campaign_dag_places_one_call_per_contact_and_summarises(
     contacts = [
         {"to_number": f"+15557030{i}{s}", "customer_name": f"Contact {i}"} for i, s in enumerate(suffixes)
     ]
+    contacts.append({"to_number": "555-0199", "customer_name": "No country code"})
     dag = load_dag("oneinbox_call_campaign.py")
     dag_run = dag.test(run_conf={"contacts": contacts})
 
     results = task_xcoms(dag_run, "place_call")
     (summary,) = task_xcoms(dag_run, "summarise")
-    assert [result is None for result in results] == [False, False, False, True, False, False]
-    for contact in contacts:
-        assert sim.calls_created(contact["to_number"]) == 1
-    # Scenario 04 fails to connect: that map index fails, the others complete, the summary counts both.
-    assert summary["calls"] == 6
-    assert summary["failed"] == 1
-    assert summary["completed"] == 5
-    assert summary["outcomes"]["Appointment Booked"] == 1
-    assert summary["outcomes"]["Not Connected"] == 1
-    assert summary["outcomes"]["Voicemail"] == 1
-    failed = [
-        ti for ti in dag_run.get_task_instances() if ti.task_id == "place_call" and ti.state == "failed"
+    # failures_as_results: one result per contact, in contact order, failures included.
+    assert [result["status"] for result in results] == ["completed"] * 3 + ["failed"] + ["completed"] * 2 + [
+        "not_placed"
     ]
-    assert [ti.map_index for ti in failed] == [3]
+    assert [result["to_number"] for result in results] == [contact["to_number"] for contact in contacts]
+    assert "to_number" in results[-1]["reason"]
+    for contact in contacts[:-1]:
+        assert sim.calls_created(contact["to_number"]) == 1
+    assert sim.calls_created() == len(contacts) - 1  # the refused number was never dialled
+    assert summary == {
+        "calls": 7,
+        "completed": 5,
+        "failed": 1,
+        "not_placed": 1,
+        "outcomes": {
+            "Appointment Booked": 1,
+            "Not Connected": 1,
+            "Voicemail": 1,
+            "Not Interested": 1,
+            "Interested": 1,
+        },
+    }
+    states = [ti.state for ti in dag_run.get_task_instances() if ti.task_id == "place_call"]
+    assert states == ["success"] * len(contacts)
+
+
+@pytest.mark.usefixtures("sim")
+def test_a_campaign_longer_than_max_map_length_says_so_and_the_summary_reports_it(
+    load_dag: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    contacts = [{"to_number": f"+1555703020{i}", "customer_name": "x"} for i in range(5)]
+    dag_run = load_dag("oneinbox_call_campaign.py").test(run_conf={"contacts": contacts})
+
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"call_requests": "failed", "place_call": "upstream_failed", "summarise": "success"}
+    out = capfd.readouterr()
+    assert "[core] max_map_length" in out.out + out.err
+    (summary,) = task_xcoms(dag_run, "summarise")
+    assert summary["calls"] == 0
+    assert "call_requests failed" in summary["error"]

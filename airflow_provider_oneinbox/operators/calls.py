@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
+    OneInboxInputError,
     OneInboxNotFoundError,
     OneInboxServerError,
     OneInboxTransportError,
+    OneInboxValidationError,
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
@@ -23,6 +25,7 @@ from airflow_provider_oneinbox.placed_calls import (
     parse_created_at,
     search_placed_call,
 )
+from airflow_provider_oneinbox.results import not_placed_result
 from airflow_provider_oneinbox.task_errors import (
     AirflowException,
     AirflowFailException,
@@ -79,6 +82,28 @@ def _may_have_placed(exc: OneInboxError) -> bool:
         return True
     # A 2xx answer the hook could not read (not JSON, not an object): the call was created.
     return type(exc) is OneInboxError and (exc.status_code is None or 200 <= exc.status_code < 300)
+
+
+class CallNotPlaced(AirflowFailException):
+    """
+    The call was refused for good before it existed (invalid arguments, or the API rejected
+    them): it fails the task, or with ``failures_as_results=True`` becomes a ``not_placed`` result.
+
+    :param message: The task's error message.
+    :param reason: The refusal itself.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _refusal(exc: OneInboxError, action: str) -> AirflowException:
+    """:func:`airflow_error`, as a :class:`CallNotPlaced` when the call was refused for its arguments."""
+    error = airflow_error(exc, action)
+    if not exc.transient and isinstance(exc, OneInboxInputError | OneInboxValidationError):
+        return CallNotPlaced(str(error), reason=str(exc))
+    return error
 
 
 def _may_have_sent(attempt: Any) -> bool:
@@ -152,6 +177,12 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         covering the window fails the try rather than dialling. 0 disables the search: a retry
         that finds no call id in the task state store then fails without dialling, since it
         cannot rule out a call already placed.
+    :param failures_as_results: Return a result instead of failing the task when the call ends
+        ``failed`` (the call's result, ``status`` ``"failed"``) or is refused for its arguments
+        before it exists (an invalid number, a body the API rejects: ``status`` ``"not_placed"``
+        and the refusal in ``reason``), so that a mapped campaign's results line up with its
+        contacts. Other failures (a bad key, an unknown agent, the API down, a timeout) still fail
+        the task.
     :param shared_polling: While deferred, learn the call's status from the triggerer's shared
         poller for ``agent_id`` (one list request for many waits, e.g. a mapped campaign; see
         :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger`). ``False``
@@ -201,9 +232,11 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         max_consecutive_errors: int = 5,
         reattach_search_limit: int = 5000,
         shared_polling: bool = True,
+        failures_as_results: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(oneinbox_conn_id=oneinbox_conn_id, **kwargs)
+        self.failures_as_results = bool(failures_as_results)
         self.agent_id = agent_id
         self.to_number = to_number
         self.from_number = from_number
@@ -233,6 +266,15 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
 
     def execute(self, context: Context) -> Any:
         """Find or place this task instance's call, save and push its id and link, then return or wait."""
+        try:
+            return self._find_or_place(context)
+        except CallNotPlaced as exc:
+            if not self.failures_as_results:
+                raise
+            self.log.error("%s Returning it as a result (failures_as_results=True).", exc)
+            return not_placed_result(to_number=self.to_number, agent_id=self.agent_id, reason=exc.reason)
+
+    def _find_or_place(self, context: Context) -> Any:
         request = self._validated_request()
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
@@ -276,7 +318,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                 "metadata": optional_json_object("metadata", self.metadata),
             }
         except OneInboxError as exc:
-            raise airflow_error(exc, f"Task {self.task_id}: checking the call's arguments") from None
+            raise _refusal(exc, f"Task {self.task_id}: checking the call's arguments") from None
 
     def _call_metadata(self, ti: Any, key: str, user_metadata: dict[str, Any] | None) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -429,7 +471,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except OneInboxError as exc:
             self._create_never_sent = isinstance(exc, OneInboxTransportError) and not exc.request_sent
             if not _may_have_placed(exc):
-                raise airflow_error(exc, f"Placing the call to {request['to_number']}") from None
+                raise _refusal(exc, f"Placing the call to {request['to_number']}") from None
             return self._find_uncertain_call(hook, request, key, str(exc))
         if not call.get("id"):
             return self._find_uncertain_call(hook, request, key, "the API answered without a call id")
