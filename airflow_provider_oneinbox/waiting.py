@@ -250,15 +250,18 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 f"Malformed OneInbox trigger event: 'status' is {status!r}, "
                 f"expected one of {sorted(EVENT_STATUSES)}."
             )
-        call_id = event.get("call_id")
-        if not isinstance(call_id, str) or not call_id.strip():
-            raise AirflowException(f"Malformed OneInbox trigger event: 'call_id' is {call_id!r}.")
         # Events of earlier versions carried the call's record; one may fire across an upgrade.
         record = event.get("call")
-        if status == "success" and "call" in event and not isinstance(record, dict):
+        if status == "success" and not isinstance(record, dict) and "call_status" not in event:
             raise AirflowException(
-                "Malformed OneInbox trigger event: a 'success' event whose 'call' is not a record."
+                "Malformed OneInbox trigger event: a 'success' event without a 'call' record "
+                "or a 'call_status'."
             )
+        call_id = event.get("call_id")
+        if not call_id:
+            raise AirflowException("Malformed OneInbox trigger event: no 'call_id'.")
+        if not isinstance(call_id, str):
+            raise AirflowException(f"Malformed OneInbox trigger event: 'call_id' is {call_id!r}.")
         if not isinstance(event.get("analysis_missing", False), bool):
             raise AirflowException("Malformed OneInbox trigger event: 'analysis_missing' is not a bool.")
         return self._finish(context, event, record if isinstance(record, dict) else None)

@@ -24,6 +24,7 @@ import pytest
 from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
+from airflow_provider_oneinbox.wait_rules import CallWatch
 from tests.conftest import task_xcoms
 from tests.helpers.calls import AGENT, FROM, get, place
 from tests.helpers.dags import instances, write_dag
@@ -81,6 +82,30 @@ def release_the_analysis(sim: OneInboxSimulator, call_id: str, reads: int) -> No
     sim.advance(HELD_BACK)
 
 
+def deciding_records(
+    monkeypatch: pytest.MonkeyPatch, into: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """
+    From now on, each wait's deciding record by call id: the one its rules ended the wait on.
+
+    Events carry no record (the worker reads it when it resumes), so this is how a test sees
+    what a trigger decided on, e.g. that it did not end on an empty analysis.
+
+    :param into: The dict to fill (a new one by default).
+    """
+    seen: dict[str, dict[str, Any]] = {} if into is None else into
+    observe = CallWatch.observe
+
+    def recording_observe(self: CallWatch, call: dict[str, Any]) -> dict[str, Any] | None:
+        event = observe(self, call)
+        if event is not None:
+            seen[self.call_id] = call
+        return event
+
+    monkeypatch.setattr(CallWatch, "observe", recording_observe)
+    return seen
+
+
 def run_triggers(triggers: list[OneInboxCallTrigger]) -> list[dict[str, Any]]:
     """Run the triggers on one loop, as the triggerer does; each one's single event."""
 
@@ -105,20 +130,24 @@ def trigger(call_id: str, *, shared: bool) -> OneInboxCallTrigger:
     )
 
 
-def test_the_deferred_trigger_polling_alone(shaped_sim: OneInboxSimulator) -> None:
+def test_the_deferred_trigger_polling_alone(
+    shaped_sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = deciding_records(monkeypatch)
     call_id = place(BOOKED)
     (event,) = run_triggers([trigger(call_id, shared=False)])
-    assert event["status"] == "success"
-    assert_real_analysis(build_call_result(event["call"]), call_id)
+    assert (event["status"], event["analysis_missing"]) == ("success", False)
+    assert_real_analysis(build_call_result(seen[call_id]), call_id)
 
 
-def test_the_shared_poller(shaped_sim: OneInboxSimulator) -> None:
+def test_the_shared_poller(shaped_sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = deciding_records(monkeypatch)
     call_ids = [place(BOOKED) for _ in range(6)]  # above the poller's minimum of shared waits
     events = run_triggers([trigger(call_id, shared=True) for call_id in call_ids])
     assert shaped_sim.requests(method="GET", path_prefix="/v1/calls/cursor")  # the list was used
     for event, call_id in zip(events, call_ids, strict=True):
-        assert event["status"] == "success"
-        assert_real_analysis(build_call_result(event["call"]), call_id)
+        assert (event["status"], event["analysis_missing"]) == ("success", False)
+        assert_real_analysis(build_call_result(seen[call_id]), call_id)
 
 
 @pytest.mark.airflow_db
@@ -181,7 +210,7 @@ def test_a_call_never_analysed_ends_after_the_grace_period_as_missing(
             )
         ]
     )
-    result = build_call_result(event["call"], analysis_missing=event["analysis_missing"])
+    result = build_call_result(get(call_id), analysis_missing=event["analysis_missing"])
     assert (event["status"], result["analysis_missing"]) == ("success", True)
     assert (result["analysis"], result["outcome"], result["transcript"]) == (None, None, "")
 
@@ -190,8 +219,8 @@ def test_an_outcome_that_stays_null_is_ready_once_the_summary_arrived(sim: OneIn
     """Scenario 09: analysed, but the API never settles on an outcome (the reference allows it)."""
     call_id = place("+14155550109")
     (event,) = run_triggers([trigger(call_id, shared=False)])
-    result = build_call_result(event["call"])
-    assert (event["status"], result["analysis_missing"]) == ("success", False)
+    result = build_call_result(get(call_id))
+    assert (event["status"], event["analysis_missing"]) == ("success", False)
     assert result["outcome"] is None
     assert result["summary"]
     assert result["transcript"]

@@ -15,6 +15,7 @@ from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import shared_poller
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
+from tests.test_post_call_shapes import deciding_records
 from tests.test_trigger import place
 
 LIST_PATH = "/v1/calls/cursor"
@@ -40,13 +41,24 @@ async def wait_all(triggers: list[OneInboxCallTrigger]) -> list[list[dict[str, A
     return list(results)
 
 
+#: Each wait's deciding record by call id (events carry none), for the running test.
+DECIDED: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(autouse=True)
+def record_deciding_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    DECIDED.clear()
+    deciding_records(monkeypatch, into=DECIDED)
+
+
 def assert_each_succeeded(results: list[list[dict[str, Any]]], call_ids: list[str]) -> None:
     assert [len(events) for events in results] == [1] * len(call_ids)
     for events, call_id in zip(results, call_ids, strict=True):
         event = events[0]
         assert (event["status"], event["call_id"], event["analysis_missing"]) == ("success", call_id, False)
-        assert event["call"]["analysis"]["outcome"]
-        assert event["call"]["messages"]
+        # The record the wait ended on carried the post-call data (from the list or its own read).
+        assert DECIDED[call_id]["analysis"]["outcome"]
+        assert DECIDED[call_id]["messages"]
 
 
 def per_call_gets(sim: OneInboxSimulator) -> Counter[str]:

@@ -50,14 +50,19 @@ def trigger_for(call_id: str, **kwargs: Any) -> OneInboxCallTrigger:
     return OneInboxCallTrigger(call_id=call_id, **kwargs)
 
 
-def test_success_carries_the_finished_call_with_its_post_call_data(sim: OneInboxSimulator) -> None:
+def test_success_once_the_call_ended_with_its_post_call_data(sim: OneInboxSimulator) -> None:
     call_id = place("+14155550101")
     event = only_event(trigger_for(call_id))
-    assert event["status"] == "success"
-    assert event["call_id"] == call_id
-    assert event["analysis_missing"] is False
-    call = event["call"]
-    assert call["status"] == "completed"
+    assert event == {
+        "status": "success",
+        "call_id": call_id,
+        "call_status": "completed",
+        "end_reason": event["end_reason"],
+        "analysis_missing": False,
+    }
+    assert event["end_reason"]  # the record's, as the trigger last read it
+    call = get(call_id)  # the event carries no record: the worker reads it
+    assert (call["status"], call["end_reason"]) == ("completed", event["end_reason"])
     assert call["analysis"]["outcome"] == "Appointment Booked"
     assert [m["role"] for m in call["messages"]][:2] == ["agent", "user"]
 
@@ -73,9 +78,10 @@ def test_waits_for_the_analysis_that_lags_the_end(
         sim.configure(analysis_delay=3)
     logs = capsys.readouterr()
     assert "waiting for its analysis" in logs.out + logs.err  # it saw the call ended without analysis
-    assert event["analysis_missing"] is False
-    assert event["call"]["analysis"]["outcome"] == "Not Interested"
-    assert event["call"]["messages"]
+    assert (event["status"], event["analysis_missing"]) == ("success", False)
+    call = get(call_id)
+    assert call["analysis"]["outcome"] == "Not Interested"
+    assert call["messages"]
 
 
 def test_no_analysis_ends_after_the_grace_period(sim: OneInboxSimulator) -> None:
@@ -84,12 +90,10 @@ def test_no_analysis_ends_after_the_grace_period(sim: OneInboxSimulator) -> None
     event = only_event(trigger_for(call_id, analysis_grace_period=0.6))
     assert event["status"] == "success"
     assert event["analysis_missing"] is True
-    assert event["call"]["status"] == "completed"
-    assert event["call"]["analysis"] == {
-        "outcome": None,
-        "summary": None,
-    }  # the reference's unprocessed shape
-    assert event["call"]["messages"] == []
+    assert event["call_status"] == "completed"
+    call = get(call_id)
+    assert call["analysis"] == {"outcome": None, "summary": None}  # the reference's unprocessed shape
+    assert call["messages"] == []
     # The call talks for 22 simulated seconds (1.1 s real), then 0.6 s of grace.
     assert time.monotonic() - started >= 1.6
 
@@ -100,8 +104,7 @@ def test_unknown_status_is_logged_once_and_not_final(
     call_id = place("+14155550106")
     event = only_event(trigger_for(call_id, poll_interval=0.05))
     logs = capsys.readouterr()
-    assert event["status"] == "success"
-    assert event["call"]["status"] == "completed"
+    assert (event["status"], event["call_status"]) == ("success", "completed")
     assert (logs.out + logs.err).count("undocumented status 'ringing'") == 1
 
 
@@ -170,8 +173,9 @@ def test_deadline_gives_a_timeout_event_without_oversleeping(sim: OneInboxSimula
     started = time.monotonic()
     event = only_event(trigger_for(call_id, poll_interval=30, deadline=time.time() + 0.5))
     elapsed = time.monotonic() - started
+    assert set(event) == {"status", "call_id", "call_status", "message"}
     assert event["status"] == "timeout"
-    assert event["call"]["status"] in {"initiated", "in_progress"}
+    assert event["call_status"] in {"initiated", "in_progress"}
     assert call_id in event["message"]
     assert 0.5 <= elapsed < 2.0  # not one 30 s poll_interval
     assert get(call_id)["status"] != "completed"  # a timeout alone never hangs up

@@ -297,8 +297,10 @@ def test_ten_seconds_of_refused_connections_are_ridden_out(
                     analysis_grace_period=2,
                     max_consecutive_errors=5,
                     log=worker_hook.log,
+                    keep_record=True,  # as the worker's wait does: it builds the result from it
                 )
                 worker_result.update(OneInboxCallWaitMixin._poll_here(worker_hook, watch))
+                worker_result["record"] = watch.record
 
         worker = threading.Thread(target=poll_in_the_worker)
         worker.start()
@@ -314,8 +316,8 @@ def test_ten_seconds_of_refused_connections_are_ridden_out(
 
     call = assert_succeeded_with_the_transcript(sim, dag_run, ti)
     assert worker_result["status"] == "success", worker_result
-    assert worker_result["call"]["id"] == polled_call
-    assert build_call_result(worker_result["call"])["transcript"]
+    assert worker_result["record"]["id"] == polled_call
+    assert build_call_result(worker_result["record"])["transcript"]
     # Refused attempts never reach the simulator; the hooks count them. The deferred wait's
     # attempts are its worker check plus the trigger's; the polled one is all in the thread.
     total = attempts["sync"] + attempts["async"]

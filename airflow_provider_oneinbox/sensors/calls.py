@@ -10,7 +10,6 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
-from airflow_provider_oneinbox.status import OneInboxCallStatus
 from airflow_provider_oneinbox.task_errors import (
     AirflowException,
     AirflowSensorTimeout,
@@ -23,7 +22,7 @@ from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_oneinbox.triggers.calls import CallWatch
+    from airflow_provider_oneinbox.wait_rules import CallWatch
 
 
 class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
@@ -149,14 +148,10 @@ class OneInboxCallSensor(OneInboxCallWaitMixin, BaseSensorOperator):
             event = watch.observe(hook.get_call(call_id))
         except OneInboxError as exc:
             event = watch.observe_error(exc)
-        if (
-            event is None
-            and watch.call is not None
-            and OneInboxCallStatus.is_terminal(watch.call.get("status"))
-        ):
+        if event is None and watch.ended:
             event = self._poll_here(hook, watch)
         if event is None:
-            status = watch.call.get("status") if watch.call else "unknown (last poll failed)"
+            status = (watch.status or "unknown") if watch.seen else "unknown (last poll failed)"
             self.log.info("OneInbox call %s is %s.", call_id, status)
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, event))
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, event, watch.record))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -12,205 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimitError
+from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.results import post_call_data_ready
-from airflow_provider_oneinbox.status import OneInboxCallStatus
+from airflow_provider_oneinbox.wait_rules import MAX_ERROR_BACKOFF_SECONDS, CallWatch, error_backoff
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
-#: Longest pause after a transient error, whatever the backoff or ``Retry-After`` says.
-MAX_ERROR_BACKOFF_SECONDS = 300.0
+__all__ = ["MAX_ERROR_BACKOFF_SECONDS", "CallWatch", "OneInboxCallTrigger", "error_backoff"]
+
 #: Bound on hanging up a call from :meth:`OneInboxCallTrigger.on_kill`.
 ON_KILL_TIMEOUT_SECONDS = 30.0
 #: Bound on asking Airflow, from :meth:`OneInboxCallTrigger.on_kill`, whether the task is still deferred.
 TASK_STATE_TIMEOUT_SECONDS = 10.0
-
-
-def error_backoff(poll_interval: float, errors: int, exc: OneInboxError) -> float:
-    """
-    Seconds to wait after ``errors`` failed polls in a row: doubling from ``poll_interval``, at
-    least a 429's ``Retry-After``, at most :data:`MAX_ERROR_BACKOFF_SECONDS` (or ``poll_interval``).
-
-    :param poll_interval: Seconds between two polls.
-    :param errors: Failures in a row, the last one included (>= 1).
-    :param exc: The last failure.
-    """
-    delay = poll_interval * 2 ** (errors - 1)
-    if isinstance(exc, OneInboxRateLimitError) and exc.retry_after:
-        delay = max(delay, exc.retry_after)
-    return min(delay, max(MAX_ERROR_BACKOFF_SECONDS, poll_interval))
-
-
-class CallWatch:
-    """
-    The rules of one wait for a call, without I/O: fed each poll's outcome, it says when to stop.
-
-    Shared by :class:`OneInboxCallTrigger` (async, in the triggerer) and the worker-side polling
-    loop, so both end a wait the same way and produce the same events.
-
-    :param call_id: Id of the call being awaited.
-    :param poll_interval: Seconds between two polls.
-    :param deadline: Absolute wall-clock time (epoch seconds) of the timeout; ``None`` for none.
-    :param analysis_grace_period: Seconds to wait for post-call data once the call has ended.
-    :param max_consecutive_errors: Transient failures in a row tolerated before giving up.
-    :param log: Where to report undocumented statuses, tolerated errors and missing analyses.
-    """
-
-    def __init__(
-        self,
-        call_id: str,
-        *,
-        poll_interval: float,
-        deadline: float | None,
-        analysis_grace_period: float,
-        max_consecutive_errors: int,
-        log: logging.Logger | Any,
-    ) -> None:
-        self.call_id = call_id
-        self.poll_interval = poll_interval
-        self.deadline = deadline
-        self.analysis_grace_period = analysis_grace_period
-        self.max_consecutive_errors = max_consecutive_errors
-        self.log = log
-        self.call: dict[str, Any] | None = None
-        self.agent_id: str | None = None
-        self.errors = 0
-        #: ``time.monotonic()`` before which a poll would ignore the last failure's backoff.
-        self.retry_at = 0.0
-        self._delay = poll_interval
-        self._ended_seen_at: float | None = None
-        self._unknown_logged: set[str] = set()
-
-    def observe(self, call: dict[str, Any]) -> dict[str, Any] | None:
-        """
-        Take a fetched call record; return the final event, or ``None`` to keep polling.
-
-        :param call: The record returned by ``GET /v1/calls/{id}``.
-        """
-        status = call.get("status")
-        if self.ended and not OneInboxCallStatus.is_terminal(status):
-            return None  # an older record (e.g. listed before the last read): ended is final
-        self.agent_id = call.get("agent_id") or self.agent_id
-        self.retry_at = 0.0
-        # A running call's record matters only for a timeout's status: keep little per waiting call.
-        kept = call if OneInboxCallStatus.is_terminal(status) else {"id": call.get("id"), "status": status}
-        self.call, self.errors, self._delay = kept, 0, self.poll_interval
-        if post_call_data_ready(call):
-            return self.success_event(call, analysis_missing=False)
-        if OneInboxCallStatus.is_terminal(status):
-            if self._ended_seen_at is None:
-                self._ended_seen_at = time.monotonic()
-                self.log.info("OneInbox call %s is %s; waiting for its analysis.", self.call_id, status)
-            elif time.monotonic() - self._ended_seen_at >= self.analysis_grace_period:
-                self.log.warning(
-                    "OneInbox call %s: no analysis %.0fs after it ended; finishing without it.",
-                    self.call_id,
-                    self.analysis_grace_period,
-                )
-                return self.success_event(call, analysis_missing=True)
-            self._delay = min(self.poll_interval, self.analysis_grace_period)
-        elif not OneInboxCallStatus.is_known(status) and str(status) not in self._unknown_logged:
-            self._unknown_logged.add(str(status))
-            self.log.warning(
-                "OneInbox call %s reports undocumented status %r; treating it as still running.",
-                self.call_id,
-                status,
-            )
-        return None
-
-    def observe_error(self, exc: OneInboxError) -> dict[str, Any] | None:
-        """
-        Take a failed poll; return an ``error`` event, or ``None`` to try again after a backoff.
-
-        :param exc: The error the hook raised.
-        """
-        if not exc.transient:
-            return self.error_event(exc, permanent=True)
-        self.errors += 1
-        if self.errors > self.max_consecutive_errors:
-            return self.error_event(exc, permanent=False)
-        self._delay = error_backoff(self.poll_interval, self.errors, exc)
-        self.retry_at = time.monotonic() + self._delay
-        self.log.warning(
-            "Polling OneInbox call %s failed (%d in a row, %d tolerated); next try in %.1fs: %s",
-            self.call_id,
-            self.errors,
-            self.max_consecutive_errors,
-            self._delay,
-            exc,
-        )
-        return None
-
-    def first_delay(self, seconds: float) -> float:
-        """
-        How long to pause before the first poll when the wait starts right after a failed check.
-
-        :param seconds: What the failure asks for (``poll_interval``, or a 429's ``Retry-After``);
-            capped by the deadline and by :data:`MAX_ERROR_BACKOFF_SECONDS`.
-        """
-        delay = min(max(seconds, 0.0), max(MAX_ERROR_BACKOFF_SECONDS, self.poll_interval))
-        if self.deadline is not None:
-            delay = min(delay, max(self.deadline - time.time(), 0.0))
-        return delay
-
-    @property
-    def ended(self) -> bool:
-        """Whether the call has been seen ``completed`` or ``failed``."""
-        return self.call is not None and OneInboxCallStatus.is_terminal(self.call.get("status"))
-
-    def next_delay(self, slack: float = 0.0) -> tuple[float, dict[str, Any] | None]:
-        """
-        Seconds to sleep before the next poll, never past the deadline; or the event if it has passed.
-
-        :param slack: Seconds added to the pause (not past the deadline), e.g. for a shared
-            poller's answer.
-        """
-        if self.deadline is None:
-            return self._delay + slack, None
-        left = self.deadline - time.time()
-        if left > 0:
-            return min(self._delay + slack, left), None
-        if self.call is not None and self.ended:
-            # The call itself ended in time; only its analysis is late.
-            return 0.0, self.success_event(self.call, analysis_missing=True)
-        status = self.call.get("status") if self.call else "unknown"
-        message = f"Timed out waiting for OneInbox call {self.call_id} (last status: {status})."
-        return 0.0, {"status": "timeout", "call_id": self.call_id, "call": self.call, "message": message}
-
-    def success_event(self, call: dict[str, Any], *, analysis_missing: bool) -> dict[str, Any]:
-        """
-        The ``success`` event of a finished call.
-
-        :param call: The last call record.
-        :param analysis_missing: Whether the wait gave up on the post-call analysis.
-        """
-        return {
-            "status": "success",
-            "call_id": self.call_id,
-            "call": call,
-            "analysis_missing": analysis_missing,
-        }
-
-    def error_event(self, exc: BaseException, *, permanent: bool) -> dict[str, Any]:
-        """
-        The ``error`` event of a wait that cannot go on.
-
-        :param exc: What went wrong.
-        :param permanent: Whether retrying cannot help (bad key, unknown call, unusable connection).
-        """
-        message = f"Waiting for OneInbox call {self.call_id} failed: {exc}"
-        if not permanent and self.errors > self.max_consecutive_errors:
-            message += (
-                f" ({self.errors} failures in a row; max_consecutive_errors={self.max_consecutive_errors})"
-            )
-        return {
-            "status": "error",
-            "call_id": self.call_id,
-            "message": message,
-            "error_type": type(exc).__name__,
-            "permanent": permanent,
-        }
 
 
 #: :meth:`OneInboxCallTrigger.on_kill` work that goes on after Airflow cancelled ``on_kill()``.
@@ -225,16 +38,25 @@ class OneInboxCallTrigger(BaseTrigger):
     """
     Wait until the call has ended and its post-call data has arrived.
 
-    Fires exactly one event, then returns; the event is plain data, safe to deliver twice:
+    Fires exactly one event, then returns; the event is plain data, safe to deliver twice, and
+    carries ids, statuses and flags only: never the transcript, messages, analysis, variables,
+    metadata, phone numbers or recording URL (Airflow logs every event and stores it in the
+    metadata DB; the task reads the call's record itself when it resumes):
 
-    * ``{"status": "success", "call_id", "call", "analysis_missing"}``: the call is
-      ``completed`` or ``failed`` and its analysis is there, or ``analysis_grace_period`` passed
-      since the call was first seen ended (then ``analysis_missing`` is ``True``).
-    * ``{"status": "timeout", "call_id", "call", "message"}``: ``deadline`` passed first;
-      ``call`` is the last record seen, or ``None``.
+    * ``{"status": "success", "call_id", "call_status", "end_reason", "analysis_missing"}``:
+      the call is ``completed`` or ``failed`` and its analysis is there, or
+      ``analysis_grace_period`` passed since the call was first seen ended, or ``deadline``
+      passed after it ended (then ``analysis_missing`` is ``True``).
+    * ``{"status": "timeout", "call_id", "call_status", "message"}``: ``deadline`` passed
+      while the call ran; ``call_status`` is the last status seen, or ``None``. A poll still
+      running at the deadline is abandoned, and a transient failure once it has passed ends
+      the wait this way too, not as an error.
     * ``{"status": "error", "call_id", "message", "error_type", "permanent"}``: at once on a
       permanent error (401/403/404, bad connection), or after more than
       ``max_consecutive_errors`` transient failures (429, 5xx, transport) in a row.
+
+    Each status change is logged once at INFO (``OneInbox call <id>: initiated → in_progress``),
+    which Airflow 3 routes to the task's log.
 
     While the call runs, the trigger learns its status from the process's shared poller for
     the call's agent (:mod:`~airflow_provider_oneinbox.triggers.shared_poller`): when at
@@ -338,11 +160,29 @@ class OneInboxCallTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _check(self, hook: OneInboxAsyncHook, watch: CallWatch) -> dict[str, Any] | None:
-        """Read the call once; the final event, or ``None`` to go on."""
+        """
+        Read the call once; the final event, or ``None`` to go on.
+
+        The read (the hook's retries included) is abandoned when the deadline passes: the wait
+        then ends as the deadline says, however slowly the API answers.
+        """
+        left = watch.time_left()
+        if left is not None and left <= 0:
+            return watch.deadline_event()
+        bound = asyncio.timeout(left)
         try:
-            return watch.observe(await hook.get_call(self.call_id))
+            async with bound:
+                call = await hook.get_call(self.call_id)
         except OneInboxError as exc:
             return watch.observe_error(exc)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            self.log.warning(
+                "Reading OneInbox call %s was still running at the wait's deadline; abandoned.", self.call_id
+            )
+            return watch.deadline_event()
+        return watch.observe(call)
 
     async def _wait_alone(
         self, hook: OneInboxAsyncHook, watch: CallWatch, *, check_first: bool

@@ -36,7 +36,7 @@ from airflow_provider_oneinbox.hooks.responses import next_cursor
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
 from airflow_provider_oneinbox.results import analysis_of, normalize_messages, post_call_data_ready
 from airflow_provider_oneinbox.status import OneInboxCallStatus
-from airflow_provider_oneinbox.triggers.calls import error_backoff
+from airflow_provider_oneinbox.wait_rules import error_backoff
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
