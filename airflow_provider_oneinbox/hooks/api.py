@@ -8,6 +8,7 @@ may have reached the server.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +82,19 @@ class ApiRequest:
     def label(self) -> str:
         """``"GET /v1/calls/call_1"``: how logs and errors name the request."""
         return f"{self.method} {self.path}"
+
+
+def deadline_in(timeout: float | None) -> float | None:
+    """
+    The ``ApiRequest.deadline`` for a call that may take ``timeout`` seconds in all, if any.
+
+    :param timeout: Seconds, > 0; ``None`` for no overall bound.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise OneInboxInputError("timeout", f"expected a number of seconds > 0, got {timeout!r}")
+    return time.monotonic() + timeout
 
 
 class _Path(str):

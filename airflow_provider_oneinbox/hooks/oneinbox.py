@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -18,7 +17,7 @@ from tenacity import Retrying
 
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError, OneInboxError
 from airflow_provider_oneinbox.hooks import api, paging, transport
-from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.api import ApiRequest, deadline_in
 from airflow_provider_oneinbox.hooks.oneinbox_workspace import OneInboxWorkspaceMixin
 from airflow_provider_oneinbox.hooks.records import call_page_of, call_record_of
 from airflow_provider_oneinbox.hooks.responses import (
@@ -59,17 +58,6 @@ class _BearerAuth(AuthBase):
 
     def __repr__(self) -> str:
         return "_BearerAuth(token=***)"
-
-
-def _deadline(timeout: float | None) -> float | None:
-    """The ``time.monotonic()`` deadline of a call given ``timeout`` seconds, if any."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        from airflow_provider_oneinbox.exceptions import OneInboxInputError
-
-        raise OneInboxInputError("timeout", f"expected a number of seconds > 0, got {timeout!r}")
-    return time.monotonic() + timeout
 
 
 class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
@@ -414,7 +402,7 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         :param timeout: Seconds the whole read may take, retries included; each attempt still
             gets at most the connection's ``timeout``. ``None``: no overall bound.
         """
-        request = replace(api.get_call(call_id), deadline=_deadline(timeout))
+        request = replace(api.get_call(call_id), deadline=deadline_in(timeout))
         return call_record_of(self._request(request), request)
 
     def stop_call(self, call_id: str) -> dict[str, Any]:

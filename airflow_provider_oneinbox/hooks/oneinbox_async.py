@@ -7,6 +7,7 @@ the sync hook through the operators, never import ``aiohttp`` while being parsed
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,8 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks import api, async_transport, session_pool
-from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.api import ApiRequest, deadline_in
+from airflow_provider_oneinbox.hooks.records import call_page_of, call_record_of
 from airflow_provider_oneinbox.hooks.responses import (
     decode_response,
     ended_call,
@@ -127,15 +129,19 @@ class OneInboxAsyncHook(BaseHook):
 
     # Endpoints
 
-    async def get_call(self, call_id: str) -> dict[str, Any]:
+    async def get_call(self, call_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """
         The call record (``GET /v1/calls/{id}``).
 
         :param call_id: The call's id.
+        :param timeout: Seconds the whole read may take, retries and their waits included (a
+            trigger bounds a poll by its own deadline); each attempt still gets at most the
+            connection's ``timeout``. ``None``: no overall bound.
         """
-        return await self._record(api.get_call(call_id))
+        request = replace(api.get_call(call_id), deadline=deadline_in(timeout))
+        return call_record_of(await self._request(request), request)
 
-    async def stop_call(self, call_id: str) -> dict[str, Any]:
+    async def stop_call(self, call_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """
         Hang up a live call (``POST /v1/calls/{id}/stop``); safe to repeat, so retried.
 
@@ -145,10 +151,13 @@ class OneInboxAsyncHook(BaseHook):
         returned, else the refusal is raised.
 
         :param call_id: The call's id.
+        :param timeout: Seconds the stop may take, retries included (not the read after a
+            refusal); ``None``: no overall bound.
         :return: The call record.
         """
         try:
-            return await self._record(api.stop_call(call_id))
+            request = replace(api.stop_call(call_id), deadline=deadline_in(timeout))
+            return call_record_of(await self._request(request), request)
         except OneInboxError as refused:
             if not stop_refusal_may_mean_ended(refused):
                 raise
@@ -177,7 +186,8 @@ class OneInboxAsyncHook(BaseHook):
         :param offset: Calls to skip.
         :return: ``{items, total, limit, offset}``.
         """
-        return await self._record(api.list_calls(agent_id, status, limit, offset))
+        request = api.list_calls(agent_id, status, limit, offset)
+        return call_page_of(await self._request(request), request, cursor=False)
 
     async def list_calls_cursor(
         self,
@@ -185,6 +195,8 @@ class OneInboxAsyncHook(BaseHook):
         status: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """
         One page of calls by cursor (``GET /v1/calls/cursor``).
@@ -193,9 +205,13 @@ class OneInboxAsyncHook(BaseHook):
         :param status: Only calls in this status.
         :param limit: Page size, 1..100.
         :param cursor: ``next_cursor`` of the previous page; ``None`` for the first.
+        :param timeout: Seconds the read may take, retries included; ``None``: no overall bound.
         :return: ``{items, next_cursor, has_more, limit}``.
         """
-        return await self._record(api.list_calls_cursor(agent_id, status, limit, cursor))
+        request = replace(
+            api.list_calls_cursor(agent_id, status, limit, cursor), deadline=deadline_in(timeout)
+        )
+        return call_page_of(await self._request(request), request, cursor=True)
 
     async def list_agents(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
         """

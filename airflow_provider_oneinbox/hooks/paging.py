@@ -111,6 +111,8 @@ def walk(
             yielded += 1
         following = advance(page, token)
         if following is None:
+            if claims_more(page, token) and not items:
+                raise stop("empty_page", "an empty page says more follow")
             if claims_more(page, token):
                 raise stop("no_cursor", "a page says more follow but gives nothing to ask for them with")
             return

@@ -117,6 +117,18 @@ class stop_at_deadline:
         return time.monotonic() + upcoming >= self.deadline
 
 
+#: How a retry's log line names the kinds of transport failure.
+_TRANSPORT_KINDS = {"OneInboxTimeoutError": "timeout", "OneInboxConnectError": "could not connect"}
+
+
+def _kind(error: BaseException | None) -> str:
+    """``"OneInboxTransportError (timeout)"``: the family first, so log searches keep working."""
+    name = type(error).__name__
+    if isinstance(error, OneInboxTransportError) and name in _TRANSPORT_KINDS:
+        return f"OneInboxTransportError ({_TRANSPORT_KINDS[name]})"
+    return name
+
+
 def retry_kwargs(settings: OneInboxSettings, request: ApiRequest, log: WarningLogger) -> dict[str, Any]:
     """
     Arguments for ``tenacity.Retrying`` or ``tenacity.AsyncRetrying`` sending ``request``.
@@ -135,7 +147,7 @@ def retry_kwargs(settings: OneInboxSettings, request: ApiRequest, log: WarningLo
         log.warning(
             "OneInbox API %s failed with %s%s (attempt %d of %d); retrying in %.2f s",
             request.label,
-            type(error).__name__,
+            _kind(error),
             f" ({status})" if status else "",
             retry_state.attempt_number,
             attempts,
