@@ -187,6 +187,11 @@ class _TaskInstance:
         self.xcoms[key] = value
 
 
+def context_of(ti: _TaskInstance) -> Any:
+    """A task context holding just ``ti``: all the finish step touches."""
+    return {"ti": ti}
+
+
 def test_an_event_of_the_previous_shape_still_finishes_the_task(sim: OneInboxSimulator) -> None:
     """A trigger of the previous version fired (its event holds the record) before the upgrade."""
     from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
@@ -198,13 +203,13 @@ def test_an_event_of_the_previous_shape_still_finishes_the_task(sim: OneInboxSim
     sensor = OneInboxCallSensor(task_id="wait", call_id=call_id)
     ti = _TaskInstance()
     old = {"status": "success", "call_id": call_id, "call": record, "analysis_missing": False}
-    result = sensor.execute_complete(context={"ti": ti}, event=old)  # type: ignore[arg-type]
+    result = sensor.execute_complete(context=context_of(ti), event=old)  # type: ignore[arg-type]
     assert result["analysis"]["outcome"] == "Appointment Booked"
     assert ti.xcoms["transcript"] == result["transcript"]
     assert len(record_reads(sim)) == reads  # the record came with the event
     timeout = {"status": "timeout", "call_id": call_id, "call": None, "message": "Timed out (old)."}
     with pytest.raises(AirflowException, match=r"Timed out \(old\)"):
-        sensor.execute_complete(context={"ti": ti}, event=timeout)  # type: ignore[arg-type]
+        sensor.execute_complete(context=context_of(ti), event=timeout)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -240,7 +245,7 @@ def test_an_analysis_that_arrived_after_the_wait_gave_up_is_kept(sim: OneInboxSi
         "analysis_missing": True,
     }
     result = OneInboxCallSensor(task_id="wait", call_id=call_id).execute_complete(
-        context={"ti": _TaskInstance()},  # type: ignore[arg-type]
+        context=context_of(_TaskInstance()),
         event=event,
     )
     assert (result["analysis_missing"], result["outcome"]) == (False, "Appointment Booked")
@@ -262,7 +267,7 @@ def test_a_record_without_its_post_call_data_on_resume_is_returned_as_the_event_
             "analysis_missing": said,
         }
         result = OneInboxCallSensor(task_id="wait", call_id=call_id).execute_complete(
-            context={"ti": _TaskInstance()},  # type: ignore[arg-type]
+            context=context_of(_TaskInstance()),
             event=event,
         )
         assert (result["status"], result["analysis"], result["analysis_missing"]) == ("completed", None, said)
