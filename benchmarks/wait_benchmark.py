@@ -11,7 +11,11 @@ For each N and each side, on the same simulator (HTTPS, in its own process):
    READY; the clock is set going and the worker starts one trigger per call, in a shuffled order (so
    poll phases are random), spread over the same ramp, all on one asyncio loop, as the triggerer runs them;
 3. the worker's CPU and memory, the simulator's request and connection counters, and each call's
-   detection latency (its analysis became available, in real time → its event fired) are collected.
+   detection latency (its analysis became available, in real time → its event fired) are collected;
+4. for our sides, the read each resumed task makes: our trigger's event carries no record, so the task
+   reads ``GET /v1/calls/{id}`` once when it resumes. The benchmark makes those reads (one per finished
+   wait, with the sync hook, as the worker does) once the waits are over, and counts them in the
+   request figures; not in CPU, memory or connections, which are the triggerer's.
 
 Sides: ``ours`` (``OneInboxCallTrigger`` as the operators defer it: shared polling on), ``ours_per_call``
 (the same trigger with ``shared_polling=False``: one GET per call per interval) and ``http``
@@ -185,8 +189,9 @@ def run_worker(sim: SimulatorProcess, side: str, n: int, settings: Settings) -> 
                 proc.wait(timeout=30)
     if code != 0:
         raise RuntimeError(f"worker {side} N={n} exited with {code}; see {log_path}")
-    polls_log = sim.requests(path_prefix="/v1/calls/")
     worker = json.loads(result_file.read_text())
+    reads = resume_reads(sim, side, worker) if side != ALTERNATIVE else {"reads": 0, "seconds": 0.0}
+    polls_log = sim.requests(path_prefix="/v1/calls/")
     analysis_after = scenario_for(TO_NUMBER).total_seconds + settings.analysis_delay  # simulated seconds
     ready_at = {
         r["id"]: real + (parse_iso(r["created_at"]) + analysis_after - simulated) / settings.speed
@@ -201,7 +206,29 @@ def run_worker(sim: SimulatorProcess, side: str, n: int, settings: Settings) -> 
         "ready": ready_at,
         "polls_log": polls_log,
         "create_seconds": create_seconds,
+        "resume_reads": reads,
     }
+
+
+def resume_reads(sim: SimulatorProcess, side: str, worker: dict[str, Any]) -> dict[str, Any]:
+    """
+    What each resumed task does after our trigger's event: one ``GET /v1/calls/{id}`` per finished
+    wait, through the sync hook; a wait whose record then lacks the analysis is not counted ``ok``.
+    """
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+    from airflow_provider_oneinbox.results import analysis_of
+
+    conn_var = f"AIRFLOW_CONN_{CONN_IDS[side].upper()}"
+    os.environ[conn_var] = worker_env(sim, side)[conn_var]
+    reads, started = 0, time.monotonic()
+    with OneInboxHook(oneinbox_conn_id=CONN_IDS[side]) as hook:
+        for call in worker["calls"]:
+            events = call["events"]
+            if len(events) == 1 and events[0]["status"] == "success":
+                record = hook.get_call(call["call_id"])
+                reads += 1
+                events[0]["ok"] = events[0]["ok"] and analysis_of(record) is not None
+    return {"reads": reads, "seconds": time.monotonic() - started}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -221,7 +248,10 @@ def summarize(side: str, n: int, raw: dict[str, Any], settings: Settings) -> dic
     gets = routes1.get(POLL_ROUTE, 0) - routes0.get(POLL_ROUTE, 0)
     pages = routes1.get(LIST_ROUTE, 0) - routes0.get(LIST_ROUTE, 0)
     polls = gets + pages
-    requests = stats1["requests_total"] - stats0["requests_total"]
+    reads = raw["resume_reads"]["reads"]
+    # The triggerer's requests (stats1 was read before the resumed tasks' reads), plus those reads.
+    trigger_requests = stats1["requests_total"] - stats0["requests_total"]
+    requests = trigger_requests + reads
     connections = stats1["connections_opened"] - stats0["connections_opened"] - raw["admin_connections"]
     per_path: dict[str, int] = {}
     bad_status = 0
@@ -238,7 +268,7 @@ def summarize(side: str, n: int, raw: dict[str, Any], settings: Settings) -> dic
     request_counts: list[int] = []
     for call in worker["calls"]:
         call_id = call["call_id"]
-        count = per_path.get(f"/v1/calls/{call_id}", 0)
+        count = per_path.get(f"/v1/calls/{call_id}", 0)  # the resumed task's read included
         request_counts.append(count + math.ceil(pages / n))  # its own GETs and its share of the list
         events = call["events"]
         if call["error"] or len(events) != 1 or not events[0]["ok"]:
@@ -274,6 +304,9 @@ def summarize(side: str, n: int, raw: dict[str, Any], settings: Settings) -> dic
         "rss_growth_mb": rss_growth / 2**20,
         "rss_kb_per_call": rss_growth / n / 1024,
         "requests_per_call": requests / n,
+        "trigger_requests_per_call": trigger_requests / n,
+        "resume_reads": reads,
+        "resume_read_ms": raw["resume_reads"]["seconds"] / reads * 1000 if reads else math.nan,
         "requests_per_call_max": max(request_counts, default=0),
         "requests_over_budget": over_budget,
         "connections_per_call": connections / n,
@@ -384,6 +417,8 @@ COLUMNS = (
     ("CPU s / 1000 requests", "cpu_per_1000_polls", "{:.3f}"),
     ("RSS KB / call", "rss_kb_per_call", "{:.1f}"),
     ("requests / call", "requests_per_call", "{:.2f}"),
+    ("of which triggerer", "trigger_requests_per_call", "{:.2f}"),
+    ("worker reads", "resume_reads", "{:d}"),
     ("max", "requests_per_call_max", "{:d}"),
     ("connections / call", "connections_per_call", "{:.3f}"),
     ("p50 s", "latency_p50", "{:.2f}"),
@@ -602,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(
                     f"{row['cpu_ms_per_call']:.2f} CPU ms/call, "
-                    f"{row['requests_per_call']:.2f} requests/call, "
+                    f"{row['requests_per_call']:.2f} requests/call "
+                    f"({row['resume_reads']} of them worker reads), "
                     f"{row['rss_kb_per_call']:.1f} KB/call, "
                     f"{row['connections_per_call']:.3f} conn/call, p99 {row['latency_p99']:.2f} s, "
                     f"{row['errors']} errors ({row['wall_seconds']:.0f} s)",
