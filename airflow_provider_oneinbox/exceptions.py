@@ -459,6 +459,7 @@ def _not_found_message(head: str, detail: Any, note: str | None, path_ids: Mappi
     field, value = list(path_ids.items())[-1]
     what = _RESOURCE_OF_ID.get(field, field.removesuffix("_id").replace("_", " "))
     said = describe_detail(detail)
-    generic = said == "no detail given" or (what in said.lower() and "not found" in said.lower())
+    lowered = said.lower().strip(" .")
+    generic = lowered in ("no detail given", "not found") or (what in lowered and "not found" in lowered)
     message = f"{head}: {what} {value!r} not found" if generic else f"{head}: {said} ({what} {value!r})"
     return message + (f". {note}" if note else "")

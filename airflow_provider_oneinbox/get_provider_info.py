@@ -73,6 +73,16 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Cap on one backoff wait, including a server's Retry-After.",
                         "schema": {"type": ["number", "null"], "default": 60},
                     },
+                    "max_response_bytes": {
+                        "label": "Max response size (bytes)",
+                        "description": "A larger response fails (not retried); nothing past it is read.",
+                        "schema": {"type": ["integer", "null"], "default": 16777216, "minimum": 1},
+                    },
+                    "proxy": {
+                        "label": "Proxy URL",
+                        "description": "http(s) proxy for an https API; environment proxies are never used.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "call_url_template": {
                         "label": "Call dashboard URL",
                         "description": "Pattern of the 'OneInbox Call' link; {call_id} is replaced.",

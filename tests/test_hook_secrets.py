@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from structlog.testing import capture_logs
 
-from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.exceptions import OneInboxConfigError, OneInboxError
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
@@ -117,6 +119,11 @@ def test_hook_secrets_never_leak(
     _assert_clean(lines)
 
 
+def _escape_all(secret: str) -> str:
+    """Every character JSON-escaped (``\\u006f\\u0069...``)."""
+    return "".join(f"\\u{ord(char):04x}" for char in secret)
+
+
 def _echoes(secret: str) -> list[Reply]:
     """Error bodies that quote ``secret`` in every shape the API reference allows."""
     escaped = f"\\u{ord(secret[0]):04x}{secret[1:]}"  # JSON may escape any character
@@ -128,6 +135,9 @@ def _echoes(secret: str) -> list[Reply]:
         Reply(422, {"detail": [{"loc": ["body", "api_key"], "msg": f"bad {secret}", "input": secret}]}),
         Reply(422, ('{"detail": "bad ' + escaped + '"}').encode()),
         Reply(422, b"carrier said no to " + secret.encode()),
+        Reply(422, {"detail": f"bad key {quote(secret, safe='').replace('_', '%5F')}"}),
+        Reply(400, {"detail": f"echo Basic {base64.b64encode(f'u:{secret}'.encode()).decode()}"}),
+        Reply(422, ('{"detail": {"message": "' + _escape_all(secret) + '", "input": "x"}}').encode()),
         Reply(500, {"detail": f"upstream refused {secret}"}),
     ]
 
@@ -162,3 +172,71 @@ def test_body_secrets_never_leak_from_any_error_shape(monkeypatch: pytest.Monkey
     assert any("Invalid carrier key ***" in text for text in texts)
     _assert_clean(texts)
     assert not any(sip_password in text for text in texts)
+
+
+#: Keys pasted wrong, and the problem each error must name.
+BAD_KEYS = {
+    "oi_sk_first_half\noi_sk_second_half": "contains a line break: paste it on one line",
+    "oi_sk_first_half\r\nsecond": "contains a line break",
+    "oi_sk_with\ttab_inside": "contains a control character",
+    "oi_sk_with space_inside": "contains a space",
+    "oi_sk_caf\u00e9_key_12345": "contains a character that is not plain ASCII",
+    "oi_sk_\u2018quoted\u2019_key": "contains a character that is not plain ASCII",
+    "oi_sk_nul\x00_key": "contains a control character",
+}
+
+
+@pytest.mark.parametrize("key", sorted(BAD_KEYS), ids=range(len(BAD_KEYS)))
+def test_a_key_a_header_cannot_carry_is_refused_when_the_connection_is_read(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    with loopback_connection(monkeypatch, {}, api_key=key) as server:
+        errors = []
+        with pytest.raises(OneInboxConfigError) as sync_info:
+            OneInboxHook().get_agent(AGENT)
+        errors.append(sync_info.value)
+        with pytest.raises(OneInboxConfigError) as async_info:
+            asyncio.run(OneInboxAsyncHook().get_agent(AGENT))
+        errors.append(async_info.value)
+        ok, message = OneInboxHook().test_connection()
+        assert server.requests() == []
+    assert not ok
+    for error in errors:
+        assert f"The API key of connection {CONN_ID!r} {BAD_KEYS[key]}" in str(error)
+        texts = [message, *_texts_of(error), repr(error.args)]
+        for part in key.split():
+            for text in texts:
+                assert part not in text
+
+
+def _key_echoes(key: str) -> list[Reply]:
+    """401 bodies quoting the API key in the spellings a server might use."""
+    return [
+        Reply(401, ('{"detail": "Invalid API key ' + key[:3] + "\\u005f" + key[4:] + '"}').encode()),
+        Reply(401, ('{"detail": "Invalid API key ' + _escape_all(key) + '"}').encode()),
+        Reply(401, {"detail": f"bad {quote(key, safe='').replace('_', '%5f')}"}),
+        Reply(401, {"detail": {"message": "no", "input": key, "header": f"Bearer {key}"}}),
+        Reply(401, b"<html>Invalid key " + key.encode() + b"</html>"),
+        Reply(403, {"error": {"message": base64.b64encode(f"Bearer {key}".encode()).decode()}}),
+    ]
+
+
+def test_a_401_echoing_the_key_in_any_spelling_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    replies = _key_echoes(TEST_API_KEY)
+    path = f"/v1/agents/{AGENT}"
+    with loopback_connection(monkeypatch, {("GET", path): replies * 2}):
+        texts: list[str] = []
+        for _ in replies:
+            with pytest.raises(OneInboxError) as info:
+                OneInboxHook().get_agent(AGENT)
+            texts.extend(_texts_of(info.value))
+        for _ in replies:
+            with pytest.raises(OneInboxError) as info:
+                asyncio.run(OneInboxAsyncHook().get_agent(AGENT))
+            texts.extend(_texts_of(info.value))
+    assert any("Invalid API key ***" in text for text in texts)
+    escaped_key = TEST_API_KEY.replace("_", "%5f")
+    for text in texts:
+        assert TEST_API_KEY not in text
+        assert escaped_key not in text
+        assert base64.b64encode(f"Bearer {TEST_API_KEY}".encode()).decode() not in text

@@ -145,9 +145,10 @@ def test_an_empty_2xx_where_json_is_expected_is_an_error(monkeypatch: pytest.Mon
 
 def test_an_empty_answer_to_a_delete_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
     script = {("DELETE", f"/v1/webhooks/{WEBHOOK}"): [Reply(204, b""), Reply(200, b"")]}
-    with loopback_connection(monkeypatch, script):
-        assert OneInboxHook().delete_webhook(WEBHOOK) is None
-        assert OneInboxHook().delete_webhook(WEBHOOK) is None
+    with loopback_connection(monkeypatch, script) as server:
+        OneInboxHook().delete_webhook(WEBHOOK)  # 204
+        OneInboxHook().delete_webhook(WEBHOOK)  # 200, framed and empty
+        assert len(server.requests()) == 2
 
 
 @pytest.mark.parametrize("key", ["line\nbreak", "caf\u00e9-key", "emoji-\U0001f600", "tab\there"])

@@ -54,9 +54,14 @@ def test_providers_manager_lists_the_package_and_connection_form() -> None:
     assert behaviour["relabeling"] == {"host": "Base URL", "password": "API Key"}
     assert {"schema", "login", "port", "extra"} <= set(behaviour["hidden_fields"])
     widgets = manager.connection_form_widgets
-    assert {"timeout", "max_retries", "retry_wait_max", "call_url_template"} <= {
-        widget.field_name for key, widget in widgets.items() if key.startswith("extra__oneinbox__")
-    }
+    assert {
+        "timeout",
+        "max_retries",
+        "retry_wait_max",
+        "call_url_template",
+        "max_response_bytes",
+        "proxy",
+    } <= {widget.field_name for key, widget in widgets.items() if key.startswith("extra__oneinbox__")}
     assert "airflow_provider_oneinbox.links.oneinbox.OneInboxCallLink" in manager.extra_links_class_names
 
 

@@ -154,7 +154,7 @@ async def _exchange(
         settings.url(request.path),
         params=request.params,
         json=request.json,
-        headers=request.headers or None,
+        headers={**request.headers, "Authorization": f"Bearer {settings.api_key}"},
         allow_redirects=False,
         proxy=settings.proxy,
         trace_request_ctx=clock,

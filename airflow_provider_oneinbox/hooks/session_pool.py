@@ -80,7 +80,9 @@ async def new_session(settings: OneInboxSettings) -> aiohttp.ClientSession:
     :param settings: The connection settings (headers, timeouts, TLS).
     """
     session = aiohttp.ClientSession(
-        headers=settings.headers(),
+        # The key is sent per request (async_transport), never as a default header: aiohttp
+        # copies a session's default headers into a proxy's CONNECT request.
+        headers=settings.headers(authorization=False),
         # sock_connect, not connect: waiting for a free pooled connection is queueing, not a
         # failure. The total deadline of each request (queueing excluded) is kept by
         # async_transport, driven by these traces.
