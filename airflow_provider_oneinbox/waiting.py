@@ -26,10 +26,11 @@ from airflow_provider_oneinbox.task_errors import (
     AirflowSkipException,
     airflow_error,
 )
-from airflow_provider_oneinbox.wait_rules import CallWatch, error_backoff
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_oneinbox.wait_rules import CallWatch
 
 __all__ = ["OneInboxCallWaitMixin"]
 
@@ -147,6 +148,8 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
 
     def _watch(self, call_id: str, deadline: float | None) -> CallWatch:
         """The rules of a wait in the worker: it keeps the ended call's record to build the result from."""
+        from airflow_provider_oneinbox.wait_rules import CallWatch  # not needed to parse a DAG
+
         return CallWatch(
             call_id,
             poll_interval=self.wait_poll_interval,
@@ -176,6 +179,8 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 if not exc.transient:
                     raise airflow_error(exc, f"Reading OneInbox call {call_id}") from None
                 self.log.warning("Could not read call %s yet (%s); waiting anyway.", call_id, exc)
+                from airflow_provider_oneinbox.wait_rules import error_backoff
+
                 # The wait's first failed poll: back off before the next (honouring a 429's Retry-After).
                 first_delay = error_backoff(self.wait_poll_interval, 1, exc)
         if call is not None and post_call_data_ready(call):
