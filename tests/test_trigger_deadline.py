@@ -154,7 +154,8 @@ def trigger(seconds_left: float, **kwargs: Any) -> OneInboxCallTrigger:
 def test_a_first_poll_that_drips_past_the_deadline_ends_as_a_timeout_at_it(
     drip: DripServer, shared: bool
 ) -> None:
-    event, elapsed = run(trigger(1.5, shared_polling=shared))
+    # No failure tolerated: the hook's failure at the deadline must still end as a timeout.
+    event, elapsed = run(trigger(1.5, shared_polling=shared, max_consecutive_errors=0))
     assert event == {
         "status": "timeout",
         "call_id": CALL_ID,
@@ -180,6 +181,23 @@ def test_a_dripping_poll_of_a_running_call_times_out_and_the_worker_hangs_up(dri
         sensor.execute_complete(context={}, event=event)  # type: ignore[arg-type]
     assert time.monotonic() - started < 2
     assert drip.requests[-1] == f"POST /v1/calls/{CALL_ID}/stop HTTP/1.1"
+
+
+def test_a_read_that_ignores_its_bound_is_abandoned_soon_after_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, drip: DripServer
+) -> None:
+    """Should the hook not give up at the deadline it was given, the trigger stops waiting for it."""
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+    from airflow_provider_oneinbox.triggers import calls
+
+    async def hangs(self: OneInboxAsyncHook, call_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(OneInboxAsyncHook, "get_call", hangs)
+    event, elapsed = run(trigger(1.0, shared_polling=False, max_consecutive_errors=0))
+    assert (event["status"], event["call_status"]) == ("timeout", None)
+    assert 1.0 + calls.DEADLINE_BACKSTOP_SECONDS <= elapsed < 3.0
 
 
 def test_a_transient_failure_once_the_deadline_has_passed_is_a_timeout_not_an_error() -> None:

@@ -24,6 +24,8 @@ __all__ = ["MAX_ERROR_BACKOFF_SECONDS", "CallWatch", "OneInboxCallTrigger", "err
 ON_KILL_TIMEOUT_SECONDS = 30.0
 #: Bound on asking Airflow, from :meth:`OneInboxCallTrigger.on_kill`, whether the task is still deferred.
 TASK_STATE_TIMEOUT_SECONDS = 10.0
+#: A poll still running this long after the wait's deadline is abandoned (the hook's own bound failed).
+DEADLINE_BACKSTOP_SECONDS = 1.0
 
 
 #: :meth:`OneInboxCallTrigger.on_kill` work that goes on after Airflow cancelled ``on_kill()``.
@@ -163,16 +165,18 @@ class OneInboxCallTrigger(BaseTrigger):
         """
         Read the call once; the final event, or ``None`` to go on.
 
-        The read (the hook's retries included) is abandoned when the deadline passes: the wait
-        then ends as the deadline says, however slowly the API answers.
+        The read (the hook's retries included) may not outlast the deadline: the hook gives up
+        just after it (a transient error, which then ends the wait as the deadline says), and
+        should it not, the read is abandoned :data:`DEADLINE_BACKSTOP_SECONDS` later.
         """
         left = watch.time_left()
         if left is not None and left <= 0:
             return watch.deadline_event()
-        bound = asyncio.timeout(left)
+        bound = asyncio.timeout(None if left is None else left + DEADLINE_BACKSTOP_SECONDS)
         try:
             async with bound:
-                call = await hook.get_call(self.call_id)
+                # Just past the deadline, so that the hook's failure finds it passed.
+                call = await hook.get_call(self.call_id, timeout=None if left is None else left + 0.05)
         except OneInboxError as exc:
             return watch.observe_error(exc)
         except TimeoutError:
