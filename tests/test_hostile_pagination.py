@@ -21,10 +21,23 @@ def _call(number: int) -> dict[str, Any]:
     return {"id": f"call_{number}", "status": "completed"}
 
 
+#: Pages after which a lying server gives up and ends its list, so that a walk without bounds
+#: ends too (as if complete: the failure these tests look for) instead of running forever.
+GIVE_UP_AFTER = 1500
+LAST_PAGE = {"items": [], "has_more": False, "next_cursor": None}
+
+
 def empty_pages_claiming_more() -> Callable[[Seen], Reply]:
     """``{"items": [], "has_more": true}`` with a new cursor each time."""
     counter = itertools.count()
-    return lambda _seen: Reply(200, {"items": [], "has_more": True, "next_cursor": f"c{next(counter)}"})
+
+    def reply(_seen: Seen) -> Reply:
+        number = next(counter)
+        if number >= GIVE_UP_AFTER:
+            return Reply(200, LAST_PAGE)
+        return Reply(200, {"items": [], "has_more": True, "next_cursor": f"c{number}"})
+
+    return reply
 
 
 def repeating_cursor(_seen: Seen) -> Reply:
@@ -38,6 +51,8 @@ def endless_new_cursors() -> Callable[[Seen], Reply]:
 
     def reply(_seen: Seen) -> Reply:
         number = next(counter)
+        if number >= GIVE_UP_AFTER:
+            return Reply(200, LAST_PAGE)
         return Reply(200, {"items": [_call(number)], "has_more": True, "next_cursor": f"c{number}"})
 
     return reply
@@ -104,6 +119,8 @@ def test_the_default_bound_stops_an_endless_walk(monkeypatch: pytest.MonkeyPatch
 
     def page() -> dict[str, Any]:
         number = next(counter)
+        if number >= GIVE_UP_AFTER:
+            return LAST_PAGE
         return {"items": [_call(number)], "has_more": True, "next_cursor": f"c{number}"}
 
     def behaviour(peer: Peer, _index: int) -> None:

@@ -90,8 +90,10 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
 
     :param oneinbox_conn_id: The OneInbox connection: password = API key, host = base URL
         (default ``https://api.oneinbox.ai``), extras ``timeout``, ``max_retries``,
-        ``retry_wait_min``, ``retry_wait_max``, ``verify``, ``call_url_template``.
-    :param timeout: Seconds per request; overrides the connection's ``timeout`` extra.
+        ``retry_wait_min``, ``retry_wait_max``, ``verify``, ``call_url_template``,
+        ``max_response_bytes``, ``proxy``.
+    :param timeout: Seconds one request may take in all (connect, headers and body); overrides
+        the connection's ``timeout`` extra.
     :param max_retries: Retries after the first attempt; overrides the ``max_retries`` extra.
     """
 
@@ -608,9 +610,11 @@ class OneInboxHook(OneInboxWorkspaceMixin, BaseHook):
         )
 
     def _agent_page(self, page_size: int, offset: int) -> dict[str, Any]:
+        """One page of agents for :meth:`iter_agents`, its ``items`` checked to be a list."""
         request = api.list_agents(page_size, offset)
         page = record_of(self._request(request), request)
-        items_of({"items": page.get("items") or []}, request)
+        if page.get("items") is not None:
+            items_of(page, request)
         return page
 
     def get_agent(self, agent_id: str) -> dict[str, Any]:

@@ -52,7 +52,8 @@ class OneInboxAsyncHook(BaseHook):
     ``max_retries`` times, waiting with ``asyncio.sleep``.
 
     :param oneinbox_conn_id: The OneInbox connection.
-    :param timeout: Seconds to connect, and again to read, per request; overrides the extra.
+    :param timeout: Seconds one request may take in all (connect, headers, body; waiting for a
+        pooled connection not counted); overrides the extra.
     :param max_retries: Retries after the first attempt; overrides the ``max_retries`` extra.
     """
 

@@ -42,7 +42,7 @@ class OneInboxSettings:
     :param conn_id: The Airflow connection id the settings come from.
     :param base_url: Scheme, host, optional port and path prefix, without trailing slash.
     :param api_key: The API key; never part of ``repr``.
-    :param timeout: Seconds allowed to connect, and again to read, per request.
+    :param timeout: Seconds one request may take in all: connect, headers and body.
     :param max_retries: Retries after the first attempt of a request that may be retried.
     :param retry_wait_min: Smallest wait between attempts, in seconds.
     :param retry_wait_max: Largest single wait, in seconds; also caps ``Retry-After``.
