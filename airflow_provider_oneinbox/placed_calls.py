@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_oneinbox.hooks.responses import next_cursor
-
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 
@@ -100,6 +98,8 @@ def search_placed_call(
     :param max_calls: At most this many calls are read (> 0).
     :param time_budget: At most this many seconds are spent.
     """
+    from airflow_provider_oneinbox.hooks.responses import next_cursor
+
     opens = since - CLOCK_SKEW_MARGIN
     deadline = time.monotonic() + time_budget
     cursor: str | None = None

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
 )
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import CALL_ID_XCOM_KEY, CALL_URL_XCOM_KEY
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
 from airflow_provider_oneinbox.results import build_call_result, post_call_data_ready
@@ -30,6 +29,7 @@ from airflow_provider_oneinbox.task_errors import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
     from airflow_provider_oneinbox.wait_rules import CallWatch
 
 __all__ = ["OneInboxCallWaitMixin"]
@@ -374,6 +374,8 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
             return
         try:
             # A fresh hook: on_kill may run from a signal handler while self.hook is mid-request.
+            from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
             with OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
                 hook.stop_call(call_id)
             self.log.info("Task killed; hung up OneInbox call %s.", call_id)

@@ -25,22 +25,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-#: What a DAG file imports from the provider: every operator, the sensor, the link, the sync hook.
+#: What a DAG file imports from the provider to declare its tasks: every operator, the sensor, the link.
 PROVIDER_MODULES = (
     "airflow_provider_oneinbox.operators.calls",
     "airflow_provider_oneinbox.operators.phone_numbers",
     "airflow_provider_oneinbox.operators.credentials",
     "airflow_provider_oneinbox.sensors.calls",
     "airflow_provider_oneinbox.links.oneinbox",
-    "airflow_provider_oneinbox.hooks.oneinbox",
 )
+#: The sync hook: imported by the operators when a task runs, not when its DAG file is parsed
+#: (a DAG file that imports it at top level pays for it; measured apart).
+HOOK_MODULES = ("airflow_provider_oneinbox.hooks.oneinbox",)
 #: Modules a DAG file must never import.
-FORBIDDEN = ("aiohttp", "fastapi", "starlette", "uvicorn", "airflow_provider_oneinbox.simulator")
+FORBIDDEN = ("aiohttp", "fastapi", "starlette", "uvicorn", "airflow_provider_oneinbox.simulator", "requests")
 #: Imported or not, worth knowing.
 NOTABLE = (
+    "airflow_provider_oneinbox.hooks.oneinbox",
     "airflow_provider_oneinbox.hooks.oneinbox_async",
     "airflow_provider_oneinbox.triggers.calls",
-    "requests",
     "tenacity",
     "httpx",
 )
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(max(1, args.repeat)):
         runs_sdk.append(measure_once(()))
         runs_provider.append(measure_once(PROVIDER_MODULES))
+    hook_ms = statistics.median(
+        measure_once(PROVIDER_MODULES + HOOK_MODULES)["provider_ms"] for _ in range(max(1, args.repeat))
+    )
     sdk_ms = statistics.median(r["sdk_ms"] for r in runs_provider)
     provider_ms = statistics.median(r["provider_ms"] for r in runs_provider)
     wall_sdk = statistics.median(r["wall_ms"] for r in runs_sdk)
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if provider_ms <= TARGET_MS else "NOT MET"
     print(f"import airflow.sdk:          {sdk_ms:7.1f} ms (median of {args.repeat}, -X importtime)")
     print(f"+ provider modules after it: {provider_ms:7.1f} ms   target ≤ {TARGET_MS:g} ms: {verdict}")
+    print(f"  (+ the sync hook too, as a task run imports it: {hook_ms:.1f} ms)")
     print(
         f"whole process, airflow.sdk only / + provider: {wall_sdk:.0f} / {wall_provider:.0f} ms wall "
         f"(difference {wall_provider - wall_sdk:+.0f} ms)"
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         flag = "FORBIDDEN " if name in forbidden else ""
         print(f"  {flag}{name}: {state}")
     verdict = "met" if not forbidden else "NOT MET"
-    print(f"DAG parsing imports no aiohttp / fastapi / starlette / uvicorn / simulator: {verdict}")
+    print(f"DAG parsing imports no aiohttp / fastapi / starlette / uvicorn / simulator / requests: {verdict}")
     output = Path(args.json)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 "modules": PROVIDER_MODULES,
                 "sdk_ms": sdk_ms,
                 "provider_ms": provider_ms,
+                "provider_and_hook_ms": hook_ms,
                 "wall_sdk_ms": wall_sdk,
                 "wall_provider_ms": wall_provider,
                 "runs": {"sdk_only": runs_sdk, "with_provider": runs_provider},

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+from airflow_provider_oneinbox.hooks.settings import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    # The hook (requests, tenacity) is imported when a task runs, not when a DAG file is parsed.
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 
 
 class OneInboxBaseOperator(BaseOperator):
@@ -23,13 +27,15 @@ class OneInboxBaseOperator(BaseOperator):
     #: Whether this task run resumed from a deferral (its call URL was pushed to XCom before).
     oneinbox_resumed: bool = False
 
-    def __init__(self, *, oneinbox_conn_id: str = OneInboxHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, *, oneinbox_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.oneinbox_conn_id = oneinbox_conn_id
 
     @cached_property
     def hook(self) -> OneInboxHook:
         """The OneInbox hook for ``oneinbox_conn_id``."""
+        from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
         return OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:

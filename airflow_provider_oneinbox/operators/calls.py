@@ -17,7 +17,6 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxTransportError,
     OneInboxValidationError,
 )
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
 from airflow_provider_oneinbox.placed_calls import (
@@ -44,6 +43,8 @@ from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
