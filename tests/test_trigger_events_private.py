@@ -51,7 +51,10 @@ def trigger_runs(
     logged while it ran, and the call reads made until then.
     """
     import airflow.sdk.definitions.dag as sdk_dag
-    from airflow.sdk.serde import serialize
+    try:
+        from airflow.sdk.serde import serialize
+    except ImportError:  # Airflow < 3.2
+        from airflow.serialization.serde import serialize  # type: ignore[no-redef]
 
     runs: list[dict[str, Any]] = []
     run_inline = sdk_dag._run_inline_trigger
