@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -15,27 +14,14 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxTransportError,
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
-from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
-from tests.helpers.hostile import Peer, hostile_connection
+from tests.helpers.hostile import Peer, hostile_connection, with_each_hook
 from tests.helpers.loopback import Reply, loopback_connection
 
 CALL = "call_broken"
 WEBHOOK = "wh_1"
 
 
-def _sync_get() -> Any:
-    return OneInboxHook().get_call(CALL)
-
-
-def _async_get() -> Any:
-    async def run() -> Any:
-        async with OneInboxAsyncHook() as hook:
-            return await hook.get_call(CALL)
-
-    return asyncio.run(run())
-
-
-GETS = pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+GETS = with_each_hook(CALL)
 
 
 def raw(answer: bytes) -> Callable[[Peer, int], None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -11,8 +10,7 @@ import pytest
 
 from airflow_provider_oneinbox.exceptions import OneInboxResponseTooLargeError
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
-from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
-from tests.helpers.hostile import Peer, hostile_connection
+from tests.helpers.hostile import Peer, hostile_connection, with_each_hook
 
 CALL = "call_big"
 MIB = 1024 * 1024
@@ -39,19 +37,10 @@ def streams_200_mb(peer: Peer, _index: int) -> None:
     peer.send(b"1\r\n]\r\n0\r\n\r\n")
 
 
-def _sync_get() -> Any:
-    return OneInboxHook().get_call(CALL)
+GETS = with_each_hook(CALL)
 
 
-def _async_get() -> Any:
-    async def run() -> Any:
-        async with OneInboxAsyncHook() as hook:
-            return await hook.get_call(CALL)
-
-    return asyncio.run(run())
-
-
-@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+@GETS
 def test_a_declared_size_past_the_cap_fails_at_once(monkeypatch: pytest.MonkeyPatch, get: Any) -> None:
     with hostile_connection(monkeypatch, declares_two_gib, lifetime=15, max_retries=3) as server:
         started = time.monotonic()
@@ -65,7 +54,7 @@ def test_a_declared_size_past_the_cap_fails_at_once(monkeypatch: pytest.MonkeyPa
     assert len(server.requests) == 1  # permanent: not retried
 
 
-@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+@GETS
 def test_a_streamed_body_past_the_cap_fails_with_flat_memory(
     monkeypatch: pytest.MonkeyPatch, get: Any
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from typing import Any
@@ -15,10 +14,8 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxNotFoundError,
     OneInboxTLSError,
 )
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
-from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from tests.conftest import TEST_API_KEY, connection_json
-from tests.helpers.hostile import Peer, hostile_connection
+from tests.helpers.hostile import Peer, hostile_connection, with_each_hook
 from tests.helpers.loopback import Reply, loopback_connection
 
 CALL = "call_newcomer"
@@ -30,19 +27,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _sync_get() -> Any:
-    return OneInboxHook().get_call(CALL)
-
-
-def _async_get() -> Any:
-    async def run() -> Any:
-        async with OneInboxAsyncHook() as hook:
-            return await hook.get_call(CALL)
-
-    return asyncio.run(run())
-
-
-GETS = pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+GETS = with_each_hook(CALL)
 
 
 @GETS

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from airflow_provider_oneinbox.exceptions import OneInboxTransportError
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
-from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
-from tests.helpers.hostile import Peer, hostile_connection
+from tests.helpers.hostile import Peer, hostile_connection, with_each_hook
 
 CALL = "call_once"
 RECORD = {"id": CALL, "status": "in_progress"}
@@ -25,19 +22,10 @@ def close_first_connection_after_headers(peer: Peer, index: int) -> None:
         peer.respond(200, RECORD)
 
 
-def _sync_get() -> Any:
-    return OneInboxHook().get_call(CALL)
+GETS = with_each_hook(CALL)
 
 
-def _async_get() -> Any:
-    async def run() -> Any:
-        async with OneInboxAsyncHook() as hook:
-            return await hook.get_call(CALL)
-
-    return asyncio.run(run())
-
-
-@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+@GETS
 def test_a_closed_connection_is_not_resent_by_the_client(monkeypatch: pytest.MonkeyPatch, get: Any) -> None:
     with hostile_connection(
         monkeypatch, close_first_connection_after_headers, lifetime=10, max_retries=0
@@ -48,7 +36,7 @@ def test_a_closed_connection_is_not_resent_by_the_client(monkeypatch: pytest.Mon
     assert info.value.request_sent is True
 
 
-@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+@GETS
 def test_the_provider_policy_retries_it(monkeypatch: pytest.MonkeyPatch, get: Any) -> None:
     with hostile_connection(
         monkeypatch, close_first_connection_after_headers, lifetime=10, max_retries=1

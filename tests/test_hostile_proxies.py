@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -10,9 +9,8 @@ import pytest
 
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError, OneInboxError
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
-from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from tests.conftest import TEST_API_KEY
-from tests.helpers.hostile import HostileServer, Peer
+from tests.helpers.hostile import HostileServer, Peer, with_each_hook
 from tests.helpers.loopback import Reply, loopback_connection
 
 CALL = "call_proxy"
@@ -27,19 +25,10 @@ def refuse_tunnel(peer: Peer, _index: int) -> None:
         peer.close()
 
 
-def _sync_get() -> Any:
-    return OneInboxHook().get_call(CALL)
+GETS = with_each_hook(CALL)
 
 
-def _async_get() -> Any:
-    async def run() -> Any:
-        async with OneInboxAsyncHook() as hook:
-            return await hook.get_call(CALL)
-
-    return asyncio.run(run())
-
-
-@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+@GETS
 def test_environment_proxies_are_ignored(monkeypatch: pytest.MonkeyPatch, get: Any) -> None:
     with HostileServer(refuse_tunnel, lifetime=10) as proxy:
         for name in PROXY_VARIABLES:
@@ -59,7 +48,7 @@ def _set_connection(monkeypatch: pytest.MonkeyPatch, host: str, **extra: Any) ->
     )
 
 
-@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+@GETS
 def test_a_configured_proxy_tunnels_and_never_sees_the_key(monkeypatch: pytest.MonkeyPatch, get: Any) -> None:
     with HostileServer(refuse_tunnel, lifetime=10) as proxy:
         _set_connection(monkeypatch, "https://api.oneinbox.invalid", proxy=proxy.base_url)

@@ -51,6 +51,7 @@ def trigger_runs(
     logged while it ran, and the call reads made until then.
     """
     import airflow.sdk.definitions.dag as sdk_dag
+
     try:
         from airflow.sdk.serde import serialize
     except ImportError:  # Airflow < 3.2

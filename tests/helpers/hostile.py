@@ -225,3 +225,36 @@ def hostile_connection(
     with HostileServer(behaviour, lifetime=lifetime) as server:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_json(server.base_url, **extra))
         yield server
+
+
+def _read_call_sync(call_id: str) -> Any:
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
+    return OneInboxHook().get_call(call_id)
+
+
+def _read_call_async(call_id: str) -> Any:
+    import asyncio
+
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+    async def run() -> Any:
+        async with OneInboxAsyncHook() as hook:
+            return await hook.get_call(call_id)
+
+    return asyncio.run(run())
+
+
+def with_each_hook(call_id: str) -> Any:
+    """
+    ``@pytest.mark.parametrize("get", ...)``: a test runs once with ``get()`` reading ``call_id``
+    through the sync hook, once through the async hook (``oneinbox_default``).
+
+    :param call_id: The call every ``get()`` reads.
+    """
+    import functools
+
+    import pytest
+
+    readers = [functools.partial(_read_call_sync, call_id), functools.partial(_read_call_async, call_id)]
+    return pytest.mark.parametrize("get", readers, ids=["sync", "async"])
