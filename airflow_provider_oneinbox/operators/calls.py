@@ -272,7 +272,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except CallNotPlaced as exc:
             if not self.failures_as_results:
                 raise
-            self.log.error("%s Returning it as a result (failures_as_results=True).", exc)
+            self.log.warning("%s Returning it as a result (failures_as_results=True).", exc)
             return not_placed_result(to_number=self.to_number, agent_id=self.agent_id, reason=exc.reason)
 
     def _find_or_place(self, context: Context) -> Any:
