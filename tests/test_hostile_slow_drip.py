@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_oneinbox.exceptions import OneInboxTimeoutError
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+from tests.conftest import connection_json
 from tests.helpers.hostile import Peer, hostile_connection
 
 CALL = "call_slow"
@@ -86,3 +87,25 @@ def test_a_caller_deadline_bounds_the_read_and_its_retries(monkeypatch: pytest.M
             get(0.8)
         elapsed = time.monotonic() - started
     assert elapsed < 0.8 + SLACK, f"took {elapsed:.1f} s for a 0.8 s deadline"
+
+
+def drip_tls_handshake(peer: Peer, _index: int) -> None:
+    """A TLS record announcing a 16 KiB ServerHello, its body one byte every 0.3 s: never ends."""
+    if peer.send(b"\x16\x03\x03\x40\x00" + b"\x02\x00\x3f\xfc"):  # record, handshake headers
+        peer.drip(b"\x03\x03" + b"\x00" * 200, 0.3)
+
+
+@pytest.mark.parametrize("get", [_sync_get, _async_get], ids=["sync", "async"])
+def test_a_dripped_tls_handshake_ends_within_the_timeout(monkeypatch: pytest.MonkeyPatch, get: Any) -> None:
+    """Before any byte is sent: CPython's ``ssl`` bounds a whole handshake by the socket timeout."""
+    with hostile_connection(monkeypatch, drip_tls_handshake, lifetime=15) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_ONEINBOX_DEFAULT",
+            connection_json(server.base_url.replace("http://", "https://"), timeout=TIMEOUT, max_retries=0),
+        )
+        started = time.monotonic()
+        with pytest.raises(OneInboxTimeoutError) as info:
+            get()
+        elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT + SLACK, f"took {elapsed:.1f} s for a {TIMEOUT} s timeout"
+    assert info.value.request_sent is False  # nothing went past the handshake
