@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
     OneInboxInputError,
+    OneInboxMalformedResponseError,
     OneInboxNotFoundError,
+    OneInboxResponseTooLargeError,
     OneInboxServerError,
     OneInboxTransportError,
     OneInboxValidationError,
@@ -79,9 +81,10 @@ def _may_have_placed(exc: OneInboxError) -> bool:
     """Whether a failed ``POST /v1/calls`` may have created the call all the same."""
     if isinstance(exc, OneInboxTransportError):
         return exc.request_sent
-    if isinstance(exc, OneInboxServerError):
+    if isinstance(exc, OneInboxServerError | OneInboxMalformedResponseError | OneInboxResponseTooLargeError):
+        # A 5xx, or an answer the hook could not use (not JSON, too large, wrong-typed fields):
+        # the API may well have created the call.
         return True
-    # A 2xx answer the hook could not read (not JSON, not an object): the call was created.
     return type(exc) is OneInboxError and (exc.status_code is None or 200 <= exc.status_code < 300)
 
 
@@ -287,7 +290,13 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         self._search_since = self._earliest_attempt(context, attempt)
         call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"], attempt)
         if call is None:
-            self._mark_attempt(store, key, attempt)
+            if not self._mark_attempt(store, key, attempt) and isinstance(attempt, dict):
+                # The store says no call was ever sent, and cannot be told that one may be now: a
+                # later try would trust the old record and dial without searching.
+                raise AirflowException(
+                    "Could not record in the task state store that a call may be placed; not dialling "
+                    "(a retry tries again)."
+                )
             try:
                 call = self._place_call(hook, request, metadata, key)
             except AirflowException:
@@ -353,7 +362,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except Exception as exc:
             self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
 
-    def _mark_attempt(self, store: Any, key: str, attempt: Any, *, sent: bool | None = None) -> None:
+    def _mark_attempt(self, store: Any, key: str, attempt: Any, *, sent: bool | None = None) -> bool:
         """
         Record in the task state store (3.3+) when this task instance may first have placed its call.
 
@@ -363,9 +372,10 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
 
         :param attempt: The record as this try found it.
         :param sent: ``None`` before dialling, ``False`` once nothing can have been sent.
+        :return: Whether the store now holds what was to be written (or needed nothing).
         """
         if store is None or (_may_have_sent(attempt) and sent is None):
-            return
+            return True
         now = datetime.now(UTC)
         at = self._search_since if sent is False else now
         try:
@@ -375,18 +385,24 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
             )
         except Exception as exc:
             self.log.warning("Could not record the call attempt in the task state store: %s", exc)
-        self._search_since = min(self._search_since, now)
+            return False
+        finally:
+            self._search_since = min(self._search_since, now)
+        return True
 
     @staticmethod
     def _earliest_attempt(context: Context, attempt: Any) -> datetime:
         """
-        The earliest time this task instance can have placed its call: the recorded attempt, else the
-        start of its DAG run (no try of it can be older), else now.
+        The earliest time this task instance can have placed its call: the recorded attempt, else
+        when its DAG run was due to run (``run_after``, which a clear leaves alone, unlike the
+        run's ``start_date``), else when it started, else now.
         """
         if isinstance(attempt, dict) and (at := parse_created_at(attempt.get("attempted_at"))):
             return at
+        dag_run = context.get("dag_run")
         starts = [
-            getattr(context.get("dag_run"), "start_date", None),
+            getattr(dag_run, "run_after", None),
+            getattr(dag_run, "start_date", None),
             getattr(context["ti"], "start_date", None),
         ]
         known = [start for start in starts if isinstance(start, datetime)]
@@ -401,7 +417,11 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
             try:
                 call = hook.get_call(str(stored_id))
             except OneInboxNotFoundError:
-                self.log.warning("Call %s saved by an earlier try no longer exists.", stored_id)
+                raise AirflowFailException(
+                    f"Call {stored_id}, placed by an earlier try of this task, is not found (deleted, or "
+                    "the connection now points at another workspace). Not dialling again: start a new DAG "
+                    "run to call again."
+                ) from None
             except OneInboxError as exc:
                 raise airflow_error(exc, f"Reading call {stored_id}, placed by an earlier try") from None
             else:
@@ -443,7 +463,8 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                 found.call.get("id"),
                 found.call.get("status"),
             )
-            return found.call
+            # Its own record: a list item may leave out post-call data.
+            return hook.get_call(str(found.call["id"]))
         if found.conclusive:
             self.log.info(
                 "No call with key %s among agent %s's %d calls since %s: none was placed.",
