@@ -22,6 +22,9 @@ __all__ = ["MAX_ERROR_BACKOFF_SECONDS", "CallWatch", "OneInboxCallTrigger", "err
 
 #: Bound on hanging up a call from :meth:`OneInboxCallTrigger.on_kill`.
 ON_KILL_TIMEOUT_SECONDS = 30.0
+#: Task instance states a user's "mark failed / success / skipped" (or removing the task) leaves;
+#: only in these does :meth:`OneInboxCallTrigger.on_kill` hang up.
+KILLED_STATES = frozenset({"failed", "success", "skipped", "removed"})
 #: Bound on asking Airflow, from :meth:`OneInboxCallTrigger.on_kill`, whether the task is still deferred.
 TASK_STATE_TIMEOUT_SECONDS = 10.0
 #: A poll still running this long after the wait's deadline is abandoned (the hook's own bound failed).
@@ -261,12 +264,13 @@ class OneInboxCallTrigger(BaseTrigger):
         Airflow 3.3 (up to at least 3.3.2) also calls this on a handover: a triggerer that stalled
         past ``[triggerer] triggerer_health_check_threshold`` finds, when it wakes, its triggers
         running in another triggerer and cancels its own copies the way it cancels a user's kill.
-        The task instance's current state tells the two apart: a user's mark failed/success or
-        clear leaves it no longer ``deferred``; a handover leaves it ``deferred``. So the call is
-        hung up only when that state was read and is neither ``deferred`` nor ``up_for_retry`` (a
-        try that failed on its own, whose retry waits for the same call). When it cannot be read,
-        the call is left running with a warning: a missed hang-up ends at the agent's maximum
-        duration, a wrong one cuts a live conversation.
+        The task instance's current state tells the two apart: a user's mark failed, success or
+        skipped leaves it in that state (:data:`KILLED_STATES`); a handover leaves it ``deferred``.
+        So the call is hung up only when that state was read and is one of those. Any other state
+        leaves the call running: ``up_for_retry`` (the try failed on its own and the retry waits
+        for the same call) and a clear (the new try reattaches to the same call). When the state
+        cannot be read, the call is left running with a warning: a missed hang-up ends at the
+        agent's maximum duration, a wrong one cuts a live conversation.
 
         Airflow 3.3's trigger runner cancels a cancelled trigger again on each of its loops (about
         every second) until it has finished, which cuts ``on_kill()`` short. So the decision and
@@ -296,19 +300,14 @@ class OneInboxCallTrigger(BaseTrigger):
                 self.call_id,
             )
             return
-        if state == "deferred":
+        if state not in KILLED_STATES:
+            # deferred: handed over to another triggerer; up_for_retry: the wait failed the try and
+            # the next try waits for this same call; cleared (None, scheduled, queued, running...):
+            # the new try reattaches to this same call and waits for it.
             self.log.info(
-                "Trigger cancelled while its task instance is still deferred (handed over to another "
-                "triggerer, not killed): leaving OneInbox call %s running.",
-                self.call_id,
-            )
-            return
-        if state == "up_for_retry":
-            # No user action leads here: the wait ended (e.g. in another triggerer) and failed the
-            # try, and the next try will wait for this same call.
-            self.log.info(
-                "Trigger cancelled while its task instance is up for retry (not killed): leaving "
-                "OneInbox call %s running for the next try.",
+                "Trigger cancelled while its task instance is %s (not marked failed, success or "
+                "skipped by a user): leaving OneInbox call %s running.",
+                state,
                 self.call_id,
             )
             return
@@ -352,8 +351,9 @@ class OneInboxCallTrigger(BaseTrigger):
             request = GetTaskStates(
                 dag_id=ti.dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index
             )
-            async with asyncio.timeout(TASK_STATE_TIMEOUT_SECONDS):
-                response = await asend(request)
+            # Shielded: the comms read their answer in order, so an abandoned request must still
+            # consume its own answer, or the next request of any trigger would get it.
+            response = await asyncio.wait_for(asyncio.shield(asend(request)), TASK_STATE_TIMEOUT_SECONDS)
         except TimeoutError:
             raise _StateUnknown(f"no answer within {TASK_STATE_TIMEOUT_SECONDS:.0f}s") from None
         except Exception as exc:
