@@ -225,8 +225,10 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
         if first_delay > 0:
             time.sleep(watch.first_delay(first_delay))
         while True:
+            # One poll, its retries included, never runs past the wait's deadline.
+            left = None if watch.deadline is None else max(watch.deadline - time.time(), 0.05)
             try:
-                event = watch.observe(hook.get_call(watch.call_id))
+                event = watch.observe(hook.get_call(watch.call_id, timeout=left))
             except OneInboxError as exc:
                 event = watch.observe_error(exc)
             if event is None:
@@ -255,7 +257,8 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
                 f"Malformed OneInbox trigger event: 'status' is {status!r}, "
                 f"expected one of {sorted(EVENT_STATUSES)}."
             )
-        # Events of earlier versions carried the call's record; one may fire across an upgrade.
+        # Events of earlier versions carried the call's record (judged ready by an older rule);
+        # one may fire across an upgrade. It is validated, then read afresh like any other.
         record = event.get("call")
         if status == "success" and not isinstance(record, dict) and "call_status" not in event:
             raise AirflowException(
@@ -269,7 +272,7 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
             raise AirflowException(f"Malformed OneInbox trigger event: 'call_id' is {call_id!r}.")
         if not isinstance(event.get("analysis_missing", False), bool):
             raise AirflowException("Malformed OneInbox trigger event: 'analysis_missing' is not a bool.")
-        return self._finish(context, event, record if isinstance(record, dict) else None)
+        return self._finish(context, event)
 
     def _finish(
         self, context: Context, event: dict[str, Any], record: dict[str, Any] | None = None
@@ -286,8 +289,9 @@ class OneInboxCallWaitMixin(OneInboxBaseOperator):
             analysis_missing = bool(event.get("analysis_missing"))
             if record is None:
                 record = self._read_ended_call(call_id)
-                # The analysis may have arrived since the wait gave up on it.
-                analysis_missing = analysis_missing and not post_call_data_ready(record)
+                # What the record read now holds decides: the analysis may have arrived since the
+                # wait gave up on it, and an event of an earlier version may have judged too early.
+                analysis_missing = not post_call_data_ready(record)
             return self._finish_success(context, record, analysis_missing=analysis_missing)
         if event["status"] == "timeout":
             raise self.timeout_exception(

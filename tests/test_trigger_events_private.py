@@ -197,20 +197,24 @@ def context_of(ti: _TaskInstance) -> Any:
 
 
 def test_an_event_of_the_previous_shape_still_finishes_the_task(sim: OneInboxSimulator) -> None:
-    """A trigger of the previous version fired (its event holds the record) before the upgrade."""
+    """
+    A trigger of the previous version fired before the upgrade: its event holds a record that the
+    old rule may have judged ready while it was still unanalysed. The record is read afresh.
+    """
     from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 
     call_id = place(BOOKED)
+    stale = {**get(call_id), "status": "completed", "analysis": {"outcome": None, "summary": None}}
     sim.advance(3600)
-    record = get(call_id)
     reads = len(record_reads(sim))
     sensor = OneInboxCallSensor(task_id="wait", call_id=call_id)
     ti = _TaskInstance()
-    old = {"status": "success", "call_id": call_id, "call": record, "analysis_missing": False}
+    old = {"status": "success", "call_id": call_id, "call": stale, "analysis_missing": False}
     result = sensor.execute_complete(context=context_of(ti), event=old)  # type: ignore[arg-type]
     assert result["analysis"]["outcome"] == "Appointment Booked"
+    assert result["analysis_missing"] is False
     assert ti.xcoms["transcript"] == result["transcript"]
-    assert len(record_reads(sim)) == reads  # the record came with the event
+    assert len(record_reads(sim)) == reads + 1  # read afresh, not taken from the event
     timeout = {"status": "timeout", "call_id": call_id, "call": None, "message": "Timed out (old)."}
     with pytest.raises(AirflowException, match=r"Timed out \(old\)"):
         sensor.execute_complete(context=context_of(ti), event=timeout)  # type: ignore[arg-type]
@@ -255,9 +259,10 @@ def test_an_analysis_that_arrived_after_the_wait_gave_up_is_kept(sim: OneInboxSi
     assert (result["analysis_missing"], result["outcome"]) == (False, "Appointment Booked")
 
 
-def test_a_record_without_its_post_call_data_on_resume_is_returned_as_the_event_said(
+def test_a_record_without_its_post_call_data_on_resume_is_returned_as_missing(
     sim: OneInboxSimulator,
 ) -> None:
+    """Whatever the event said, the record read on resume decides: no post-call data is missing."""
     from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 
     call_id = place("+14155550108")  # completes, but never gets post-call data
@@ -274,4 +279,4 @@ def test_a_record_without_its_post_call_data_on_resume_is_returned_as_the_event_
             context=context_of(_TaskInstance()),
             event=event,
         )
-        assert (result["status"], result["analysis"], result["analysis_missing"]) == ("completed", None, said)
+        assert (result["status"], result["analysis"], result["analysis_missing"]) == ("completed", None, True)
