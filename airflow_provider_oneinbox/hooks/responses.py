@@ -74,6 +74,10 @@ def parse_json(text: str) -> Any:
     return value
 
 
+#: An error body longer than this is quoted (redacted, then cut), not parsed and rendered whole.
+MAX_ERROR_BODY_CHARS = 64 * 1024
+
+
 def decode_response(
     request: ApiRequest, status: int, body: bytes, retry_after: str | None, secret: str
 ) -> Any:
@@ -100,13 +104,17 @@ def decode_response(
             if value:
                 text = text.replace(value, REDACTED)
         try:
-            return parse_json(text)
+            parsed = parse_json(text)
+            # A JSON escape decodes back into the secret itself: redact after decoding too.
+            return redact_parsed(parsed, secrets) if "\\u" in text else parsed
         except RecursionError:
             raise malformed(request, status, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         except ValueError:
             raise malformed(request, status, "a body that is not JSON") from None
     code = None
     try:
+        if len(text) > MAX_ERROR_BODY_CHARS:
+            raise ValueError("an error body too large to render")  # quoted (redacted, cut) below
         # Parsed before redacting: parsing turns JSON escapes back into the secret itself.
         payload = redact_parsed(parse_json(text), secrets)
     except (ValueError, RecursionError):
