@@ -41,3 +41,31 @@ def test_a_huge_error_body_is_quoted_cut_not_rendered(monkeypatch: pytest.Monkey
             OneInboxHook().get_call(CALL)
     assert len(str(info.value)) < 2000
     assert time.monotonic() - started < 5
+
+
+def test_a_proxy_password_quoted_in_another_spelling_is_redacted() -> None:
+    from dataclasses import replace
+
+    from airflow_provider_oneinbox.hooks import api, failures
+    from airflow_provider_oneinbox.hooks.settings import settings_from_connection
+
+    class Conn:
+        conn_id, host, port, schema, password = (
+            "oneinbox_default",
+            "https://api.oneinbox.ai",
+            None,
+            None,
+            TEST_API_KEY,
+        )
+
+    settings = replace(
+        settings_from_connection(Conn(), {}),  # type: ignore[arg-type]
+        proxy="https://bob:S3cret%21Pass@Proxy.Example.com:8443/",
+    )
+    # aiohttp quotes the proxy URL as it normalised it: host lower-cased, password unquoted.
+    reason = (
+        "407, message='Proxy Authentication Required', url='https://bob:S3cret!Pass@proxy.example.com:8443'"
+    )
+    error = failures.connect_failure(settings, api.get_call(CALL), reason)
+    assert "S3cret" not in str(error)
+    assert "S3cret" not in repr(error.args)

@@ -8,6 +8,8 @@ place-call operator relies on) and is redacted of every secret.
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from airflow_provider_oneinbox.exceptions import (
     OneInboxConnectError,
     OneInboxResponseTooLargeError,
@@ -25,8 +27,16 @@ _PLAIN_HTTP_SIGNS = ("wrong_version_number", "wrong version number", "record lay
 _NOT_SENT = "the request was not sent"
 
 
+def _proxy_secrets(proxy: str | None) -> list[str]:
+    """The proxy URL and its password, raw and unquoted: a client may quote the URL re-spelled."""
+    if not proxy:
+        return []
+    password = urlsplit(proxy).password or ""
+    return [proxy, *(value for value in {password, unquote(password)} if value)]
+
+
 def _clean(settings: OneInboxSettings, request: ApiRequest, text: str) -> str:
-    return redact(text, settings.api_key, *request.secrets, *([settings.proxy] if settings.proxy else []))
+    return redact(text, settings.api_key, *request.secrets, *_proxy_secrets(settings.proxy))
 
 
 def _where(settings: OneInboxSettings) -> str:
