@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from airflow_provider_oneinbox.simulator import (
 )
 from airflow_provider_oneinbox.simulator.scenarios import scenarios_table
 from tests.conftest import TEST_API_KEY
+from tests.helpers.simulator_cli import simulator_process
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 REPO = Path(__file__).resolve().parents[1]
@@ -663,29 +663,12 @@ def test_cli_help_documents_scenarios_and_faults() -> None:
 
 
 def test_cli_serves_until_terminated() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_oneinbox.simulator", "--port", str(port), "--speed", "50"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        assert ready, "the simulator did not announce itself"
-        assert "listening on http://127.0.0.1:" in process.stdout.readline()
+    with simulator_process("--speed", "50") as running:
+        assert "listening on http://127.0.0.1:" in running.announcement
+        port = running.port
         headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
         response = requests.get(f"http://127.0.0.1:{port}/v1/agents", headers=headers, timeout=5)
         assert response.status_code == 200
         assert response.json()["total"] == len(SEED_AGENT_IDS)
-    finally:
-        process.terminate()
-        out, err = process.communicate(timeout=15)
-    assert process.returncode == 0, err
-    assert "stopped" in out
+    assert running.returncode == 0, running.err
+    assert "stopped" in running.out

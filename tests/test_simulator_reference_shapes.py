@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import select
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ import requests
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator, SimOptions
 from airflow_provider_oneinbox.simulator.record import CALL_FIELDS
 from tests.conftest import TEST_API_KEY
+from tests.helpers.simulator_cli import simulator_process
 from tests.test_simulator import (
     FROZEN,
     MISSING,
@@ -549,27 +548,11 @@ def test_options_over_http(sim: OneInboxSimulator) -> None:
 
 
 def test_cli_flags_apply_the_options() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    args = ["--port", str(port), "--speed", "0.000001", "--id-style", "prefixed", "--post-call-shape", "null"]
+    args = ["--speed", "0.000001", "--id-style", "prefixed", "--post-call-shape", "null"]
     args += ["--transcript-shape", "list", "--max-calls-per-day", "1", "--quota-status", "403"]
     args += ["--inbound-per-minute", "2", "--api-key", TEST_API_KEY]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_oneinbox.simulator", *args],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        assert ready, "the simulator did not announce itself"
-        process.stdout.readline()
-        base = f"http://127.0.0.1:{port}"
+    with simulator_process(*args) as running:
+        base = running.base_url
         settings = requests.get(f"{base}/_sim/configure", timeout=5).json()
         expected = {
             "id_style": "prefixed",
@@ -585,9 +568,6 @@ def test_cli_flags_apply_the_options() -> None:
         call = requests.post(f"{base}/v1/calls", json=body, headers=headers, timeout=5).json()
         assert (call["id"][:5], call["analysis"]) == ("call_", None)
         assert requests.post(f"{base}/v1/calls", json=body, headers=headers, timeout=5).status_code == 403
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
 
 
 def test_cli_help_lists_the_options() -> None:
