@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimitError
 from airflow_provider_oneinbox.results import post_call_data_ready
+from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.status import OneInboxCallStatus
 
 __all__ = ["MAX_ERROR_BACKOFF_SECONDS", "CallWatch", "error_backoff"]
@@ -38,10 +39,13 @@ def error_backoff(poll_interval: float, errors: int, exc: OneInboxError) -> floa
     :param errors: Failures in a row, the last one included (>= 1).
     :param exc: The last failure.
     """
-    delay = poll_interval * 2 ** (errors - 1)
-    if isinstance(exc, OneInboxRateLimitError) and exc.retry_after:
-        delay = max(delay, exc.retry_after)
-    return min(delay, max(MAX_ERROR_BACKOFF_SECONDS, poll_interval))
+    retry_after = exc.retry_after if isinstance(exc, OneInboxRateLimitError) else None
+    return backoff_delay(
+        errors,
+        base=poll_interval,
+        cap=max(MAX_ERROR_BACKOFF_SECONDS, poll_interval),
+        retry_after=retry_after or None,
+    )
 
 
 def _text(value: Any) -> str | None:
