@@ -12,12 +12,11 @@ from typing import Any
 
 import aiohttp
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-from airflow.sdk import BaseHook
-from tenacity import AsyncRetrying
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks import api, async_transport, session_pool
 from airflow_provider_oneinbox.hooks.api import ApiRequest, deadline_in
+from airflow_provider_oneinbox.hooks.base import OneInboxBaseHook
 from airflow_provider_oneinbox.hooks.records import call_page_of, call_record_of
 from airflow_provider_oneinbox.hooks.responses import (
     decode_response,
@@ -26,66 +25,53 @@ from airflow_provider_oneinbox.hooks.responses import (
     record_of,
     stop_refusal_may_mean_ended,
 )
-from airflow_provider_oneinbox.hooks.retry import retry_kwargs
-from airflow_provider_oneinbox.hooks.settings import (
-    DEFAULT_CONN_ID,
-    OneInboxSettings,
-    settings_from_connection,
-)
+from airflow_provider_oneinbox.hooks.retry import asend_with_retries
+from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
 
 
-class OneInboxAsyncHook(BaseHook):
+class OneInboxAsyncHook(OneInboxBaseHook):
     """
     Read calls, agents, quota, inbound routing and webhook deliveries, and stop calls, from an
     event loop, for triggers.
 
+    The async face of :class:`~airflow_provider_oneinbox.hooks.oneinbox.OneInboxHook`: the
+    same connection (read by id; the connection type is registered for ``OneInboxHook``
+    only), settings, validation, errors and retry policy (see
+    :class:`~airflow_provider_oneinbox.hooks.base.OneInboxBaseHook`), and its methods are
+    ``OneInboxHook``'s of the same name, awaited, documented there. Every method here is safe
+    to repeat, so each retries on 429, 5xx, timeouts and connection failures, at most
+    ``max_retries`` times (``0``: never), pausing with ``asyncio.sleep``.
+
     Use it as ``async with OneInboxAsyncHook(...) as hook:``: the connection is read once,
     without blocking the loop, and one ``aiohttp.ClientSession`` serves every request until
     the block ends. That session is shared by every hook on the same event loop with the same
-    connection settings (see :mod:`~airflow_provider_oneinbox.hooks.session_pool`), so a
-    triggerer full of waits holds a few TLS connections, not one per wait. Called outside
-    ``async with``, each method opens and closes a session of its own.
-
-    Same settings, validation, errors and retry policy as
-    :class:`~airflow_provider_oneinbox.hooks.oneinbox.OneInboxHook`: every method here is safe
-    to repeat, so each retries on 429, 5xx, timeouts and connection failures, at most
-    ``max_retries`` times, waiting with ``asyncio.sleep``.
+    connection (see :mod:`~airflow_provider_oneinbox.hooks.session_pool`), whatever its
+    ``max_retries``, so a triggerer full of waits holds a few TLS connections, not one per
+    wait. Called outside ``async with``, each method opens and closes a session of its own.
 
     :param oneinbox_conn_id: The OneInbox connection.
     :param timeout: Seconds one request may take in all (connect, headers, body; waiting for a
         pooled connection not counted); overrides the extra.
     :param max_retries: Retries after the first attempt; overrides the ``max_retries`` extra.
+        ``0``: none (a wait that owns its backoff).
     """
-
-    conn_name_attr = "oneinbox_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = "oneinbox"
-    hook_name = "OneInbox"
 
     def __init__(
         self,
-        oneinbox_conn_id: str = default_conn_name,
+        oneinbox_conn_id: str = OneInboxBaseHook.default_conn_name,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> None:
-        super().__init__()
-        self.oneinbox_conn_id = oneinbox_conn_id
-        self.timeout = timeout
-        self.max_retries = max_retries
+        super().__init__(oneinbox_conn_id, timeout, max_retries)
         self._settings: OneInboxSettings | None = None
         self._lease: session_pool.SessionLease | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(oneinbox_conn_id={self.oneinbox_conn_id!r})"
 
     async def get_settings(self) -> OneInboxSettings:
         """The connection's settings, read once through Airflow's async connection lookup."""
         if self._settings is None:
             conn = await get_async_connection(self.oneinbox_conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
-            self._settings = settings_from_connection(
-                conn, extra, timeout=self.timeout, max_retries=self.max_retries
-            )
+            self._settings = self._settings_from(conn, extra)
         return self._settings
 
     async def __aenter__(self) -> OneInboxAsyncHook:
@@ -106,14 +92,18 @@ class OneInboxAsyncHook(BaseHook):
 
     async def _request(self, request: ApiRequest) -> Any:
         settings = await self.get_settings()
-        retrying = AsyncRetrying(**retry_kwargs(settings, request, self.log))
         if self._lease is not None:
-            return await retrying(self._send, self._lease.session, settings, request)
-        session = await session_pool.new_session(settings)
+            session = self._lease.session
+            return await asend_with_retries(
+                lambda: self._send(session, settings, request), settings, request, self.log
+            )
+        one_off = await session_pool.new_session(settings)
         try:
-            return await retrying(self._send, session, settings, request)
+            return await asend_with_retries(
+                lambda: self._send(one_off, settings, request), settings, request, self.log
+            )
         finally:
-            await session.close()
+            await one_off.close()
 
     async def _send(
         self, session: aiohttp.ClientSession, settings: OneInboxSettings, request: ApiRequest
@@ -128,34 +118,15 @@ class OneInboxAsyncHook(BaseHook):
     async def _items(self, request: ApiRequest) -> list[dict[str, Any]]:
         return items_of(await self._request(request), request)
 
-    # Endpoints
+    # Endpoints: each is OneInboxHook's method of the same name, awaited, and documented there.
 
     async def get_call(self, call_id: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """
-        The call record (``GET /v1/calls/{id}``).
-
-        :param call_id: The call's id.
-        :param timeout: Seconds the whole read may take, retries and their waits included (a
-            trigger bounds a poll by its own deadline); each attempt still gets at most the
-            connection's ``timeout``. ``None``: no overall bound.
-        """
+        """Awaited :meth:`.OneInboxHook.get_call`: the call record."""
         request = replace(api.get_call(call_id), deadline=deadline_in(timeout))
         return call_record_of(await self._request(request), request)
 
     async def stop_call(self, call_id: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """
-        Hang up a live call (``POST /v1/calls/{id}/stop``); safe to repeat, so retried.
-
-        Stopping a call that has already ended is not an error (the API documents a no-op and
-        answers with the record). An API that refuses it with 400 or 409 instead ("already
-        ended") gets the call read: if it is ``completed`` or ``failed`` its record is
-        returned, else the refusal is raised.
-
-        :param call_id: The call's id.
-        :param timeout: Seconds the stop may take, retries included (not the read after a
-            refusal); ``None``: no overall bound.
-        :return: The call record.
-        """
+        """Awaited :meth:`.OneInboxHook.stop_call`; a call that had already ended is not an error."""
         try:
             request = replace(api.stop_call(call_id), deadline=deadline_in(timeout))
             return call_record_of(await self._request(request), request)
@@ -178,15 +149,7 @@ class OneInboxAsyncHook(BaseHook):
     async def list_calls(
         self, agent_id: str | None = None, status: str | None = None, limit: int = 20, offset: int = 0
     ) -> dict[str, Any]:
-        """
-        One page of calls, newest first (``GET /v1/calls``).
-
-        :param agent_id: Only this agent's calls.
-        :param status: Only calls in this status.
-        :param limit: Page size, 1..100.
-        :param offset: Calls to skip.
-        :return: ``{items, total, limit, offset}``.
-        """
+        """Awaited :meth:`.OneInboxHook.list_calls`: one page of calls by offset."""
         request = api.list_calls(agent_id, status, limit, offset)
         return call_page_of(await self._request(request), request, cursor=False)
 
@@ -199,65 +162,30 @@ class OneInboxAsyncHook(BaseHook):
         *,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """
-        One page of calls by cursor (``GET /v1/calls/cursor``).
-
-        :param agent_id: Only this agent's calls.
-        :param status: Only calls in this status.
-        :param limit: Page size, 1..100.
-        :param cursor: ``next_cursor`` of the previous page; ``None`` for the first.
-        :param timeout: Seconds the read may take, retries included; ``None``: no overall bound.
-        :return: ``{items, next_cursor, has_more, limit}``.
-        """
+        """Awaited :meth:`.OneInboxHook.list_calls_cursor`: one page of calls by cursor."""
         request = replace(
             api.list_calls_cursor(agent_id, status, limit, cursor), deadline=deadline_in(timeout)
         )
         return call_page_of(await self._request(request), request, cursor=True)
 
     async def list_agents(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
-        """
-        One page of agents (``GET /v1/agents``).
-
-        :param limit: Page size, 1..100.
-        :param offset: Agents to skip.
-        :return: ``{items, total, limit, offset}``.
-        """
+        """Awaited :meth:`.OneInboxHook.list_agents`: one page of agents."""
         return await self._record(api.list_agents(limit, offset))
 
     async def get_agent(self, agent_id: str) -> dict[str, Any]:
-        """
-        The agent record (``GET /v1/agents/{id}``).
-
-        :param agent_id: The agent's id.
-        """
+        """Awaited :meth:`.OneInboxHook.get_agent`: the agent record."""
         return await self._record(api.get_agent(agent_id))
 
     async def get_usage(self) -> dict[str, Any]:
-        """
-        The workspace's quota and usage (``GET /v1/usage``); daily figures reset at 00:00 UTC.
-
-        :return: ``{calls_made_today, max_calls_per_day, calls_remaining_today, ...}``.
-        """
+        """Awaited :meth:`.OneInboxHook.get_usage`: the workspace's quota and usage."""
         return await self._record(api.get_usage())
 
     async def get_inbound_routing(self, phone_number_id: str) -> dict[str, Any]:
-        """
-        Where calls to a number go (``GET /v1/phone-numbers/{id}/inbound-routing``).
-
-        :param phone_number_id: The number's id, not the number itself.
-        :return: ``{agent_id, fallback: {agent_id}, voicemail_message}``.
-        """
+        """Awaited :meth:`.OneInboxHook.get_inbound_routing`: where calls to a number go."""
         return await self._record(api.get_inbound_routing(phone_number_id))
 
     async def list_webhook_deliveries(
         self, webhook_id: str, limit: int | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
-        """
-        The delivery attempts of a webhook (``GET /v1/webhooks/{id}/deliveries``).
-
-        :param webhook_id: The webhook's id.
-        :param limit: Most attempts to return, 1..100; the API's default when ``None``.
-        :param status: Only attempts in this status (sent only when given).
-        :return: ``[{status, attempt, response_status, next_retry_at, ...}]``.
-        """
+        """Awaited :meth:`.OneInboxHook.list_webhook_deliveries`: a webhook's delivery attempts."""
         return await self._items(api.list_webhook_deliveries(webhook_id, limit, status))

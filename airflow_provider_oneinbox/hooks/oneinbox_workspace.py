@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_oneinbox.hooks import api
-from airflow_provider_oneinbox.hooks.api import ApiRequest
+from airflow_provider_oneinbox.hooks.sync_endpoints import SyncEndpoints
 
 
-class OneInboxWorkspaceMixin:
+class OneInboxWorkspaceMixin(SyncEndpoints):
     """
     Methods for ``OneInboxHook``; they send through the hook's ``_record`` and ``_items``.
 
@@ -22,12 +22,6 @@ class OneInboxWorkspaceMixin:
     request may have reached the server (a 5xx, a timeout, a dropped reply): they are raised
     with a note that the request may have taken effect.
     """
-
-    def _record(self, request: ApiRequest) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _items(self, request: ApiRequest) -> list[dict[str, Any]]:
-        raise NotImplementedError
 
     # Quota
 

@@ -6,7 +6,9 @@ own TLS connection for the whole wait (asyncio allocates a 256 KiB read buffer p
 connection) and pay its own handshake; sharing one session keeps a handful of connections
 (at most :data:`SESSION_CONNECTION_LIMIT`, opened only as requests overlap) for all of them.
 Sessions are reference-counted: the last hook to leave closes its session. Settings are part of
-the key, so hooks of different connections (different keys or base URLs) never share one.
+the key, so hooks of different connections (different keys or base URLs) never share one; the
+settings that only shape the retries (``max_retries``, the retry pauses) are not, so a wait that
+sends with ``max_retries=0`` shares its session with every other hook of the connection.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError
 from airflow_provider_oneinbox.hooks import async_transport
-from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
+from airflow_provider_oneinbox.hooks.settings import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_WAIT_MAX,
+    DEFAULT_RETRY_WAIT_MIN,
+    OneInboxSettings,
+)
 
 #: Connections one shared session opens at most (aiohttp's default limit).
 SESSION_CONNECTION_LIMIT = 100
@@ -33,7 +40,8 @@ class SessionLease:
     """
     A hook's share of a pooled session.
 
-    :param settings: The connection settings the session was made for (the pool key).
+    :param settings: The connection settings the session was made for (the pool key,
+        :func:`pool_key`).
     :param session: The shared session.
     :param users: How many hooks hold it.
     """
@@ -96,12 +104,27 @@ async def new_session(settings: OneInboxSettings) -> aiohttp.ClientSession:
     return session
 
 
+def pool_key(settings: OneInboxSettings) -> OneInboxSettings:
+    """
+    The settings a pooled session is shared by: ``settings`` without what only the retries use.
+
+    :param settings: A hook's connection settings.
+    """
+    return replace(
+        settings,
+        max_retries=DEFAULT_MAX_RETRIES,
+        retry_wait_min=DEFAULT_RETRY_WAIT_MIN,
+        retry_wait_max=DEFAULT_RETRY_WAIT_MAX,
+    )
+
+
 async def acquire(settings: OneInboxSettings) -> SessionLease:
     """
     Take a share of this loop's session for ``settings``, creating it if there is none.
 
-    :param settings: The connection settings.
+    :param settings: The connection settings (of which only :func:`pool_key` matters).
     """
+    settings = pool_key(settings)
     leases = _LEASES.setdefault(asyncio.get_running_loop(), {})
     lease = leases.get(settings)
     if lease is None or lease.session.closed:

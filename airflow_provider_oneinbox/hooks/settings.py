@@ -11,11 +11,12 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_oneinbox import __version__
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError
 from airflow_provider_oneinbox.hooks.headers import header_value_problem
+from airflow_provider_oneinbox.validation import require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -94,6 +95,14 @@ class OneInboxSettings:
         :param path: A path beginning with ``/v1/``.
         """
         return f"{self.base_url}{path}"
+
+    def call_url(self, call_id: str) -> str:
+        """
+        The dashboard link of a call, from ``call_url_template``.
+
+        :param call_id: The call's id (percent-encoded into the link).
+        """
+        return self.call_url_template.format(call_id=quote(require_text("call_id", call_id), safe=""))
 
 
 def is_loopback_host(host: str) -> bool:
