@@ -60,8 +60,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Max retries",
-                        "description": "Retries of a failed request (429, 5xx, connection errors). "
-                        "POST /v1/calls is never retried once it may have reached the API.",
+                        "description": "Retries of a failed request (429, 5xx, connection errors); 0 for "
+                        "none. POST /v1/calls is never retried once it may have reached the API.",
                         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
                     },
                     "retry_wait_min": {

@@ -298,3 +298,23 @@ def test_hooks_on_one_loop_share_a_session_per_connection(
         return len(sessions), separate, still_open
 
     assert asyncio.run(scenario()) == (1, True, True)
+
+
+def test_hooks_of_one_connection_share_a_session_whatever_their_max_retries(sim: OneInboxSimulator) -> None:
+    """A wait polling with ``max_retries=0`` joins the session of the connection's other hooks."""
+
+    async def scenario() -> tuple[int, int]:
+        hooks = [OneInboxAsyncHook(max_retries=retries) for retries in (None, 0, 2)]
+        for hook in hooks:
+            await hook.__aenter__()
+        retries = [(await hook.get_settings()).max_retries for hook in hooks]
+        assert retries == [3, 0, 2]
+        sessions = {id(hook._lease.session) for hook in hooks if hook._lease}
+        other = OneInboxAsyncHook(timeout=7, max_retries=0)
+        await other.__aenter__()
+        separate = other._lease is not None and id(other._lease.session) not in sessions
+        for hook in [*hooks, other]:
+            await hook.close()
+        return len(sessions), int(separate)
+
+    assert asyncio.run(scenario()) == (1, 1), "one session per connection; another timeout, another session"

@@ -321,3 +321,17 @@ def test_connection_in_uri_form_from_the_environment(
         2,
     )
     assert OneInboxHook().test_connection()[0] is True
+
+
+def test_close_lets_go_of_the_pooled_connection_and_the_hook_stays_usable(sim: OneInboxSimulator) -> None:
+    """What an operator calls when its task ends (``with OneInboxHook() as hook:`` does it too)."""
+    hook = OneInboxHook()
+    before = sim.stats()["connections_opened"]
+    hook.get_agent(AGENT)
+    hook.get_agent(AGENT)
+    assert sim.stats()["connections_opened"] - before == 1, "one kept-alive connection"
+    hook.close()
+    hook.close()  # twice is harmless
+    assert hook.get_agent(AGENT)["id"] == AGENT
+    assert sim.stats()["connections_opened"] - before == 2, "closed, so the next request reconnects"
+    hook.close()

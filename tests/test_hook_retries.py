@@ -219,3 +219,24 @@ def test_hook_refused_connection_is_transport_error(sim: OneInboxSimulator) -> N
     assert info.value.request_sent is False
     assert info.value.transient is True
     wait_until_listening(sim)
+
+
+def test_retry_pauses_are_the_providers_one_backoff_rule() -> None:
+    """Jittered ``backoff_delay`` from ``retry_wait_min`` to ``retry_wait_max``; a Retry-After is a floor."""
+    from airflow_provider_oneinbox.exceptions import OneInboxConnectError
+    from airflow_provider_oneinbox.hooks.retry import CONNECT_RETRY_WAIT_MAX, retry_pause
+    from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
+
+    settings = OneInboxSettings(
+        conn_id="c", base_url="https://api.example.com", api_key="k", retry_wait_min=1.0, retry_wait_max=10.0
+    )
+    for failures, most in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 10.0)):
+        pauses = [retry_pause(settings, OneInboxServerError("x"), failures) for _ in range(200)]
+        assert min(pauses) >= 1.0, failures
+        assert max(pauses) <= most, failures
+        assert failures == 1 or len(set(pauses)) > 1, "jittered"
+    asked = OneInboxRateLimitError("x", retry_after=7.0)
+    assert all(7.0 <= retry_pause(settings, asked, 1) <= 10.0 for _ in range(50))
+    assert retry_pause(settings, OneInboxRateLimitError("x", retry_after=300.0), 1) == 10.0
+    refused = OneInboxConnectError("x")
+    assert all(retry_pause(settings, refused, 9) <= CONNECT_RETRY_WAIT_MAX for _ in range(50))

@@ -166,3 +166,30 @@ def test_bounds_are_validated_before_any_request() -> None:
     for bad in ({"max_pages": 0}, {"max_seconds": 0}, {"max_seconds": "soon"}):
         with pytest.raises(OneInboxInputError):
             OneInboxHook().iter_calls(**bad)
+
+
+def test_a_stalled_page_request_cannot_carry_the_walk_past_max_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second page never comes: the walk's deadline cuts its request, not the 10 s timeout."""
+    served = itertools.count()
+
+    def behaviour(peer: Peer, _index: int) -> None:
+        def answer(_request: Any) -> bool:
+            if next(served) == 0:
+                return peer.respond(200, {"items": [_call(1)], "has_more": True, "next_cursor": "c1"})
+            peer.stall(8)  # a page that does not come
+            return False
+
+        serve_forever(peer, answer)
+
+    with hostile_connection(monkeypatch, behaviour, lifetime=10, timeout=10) as server:
+        started = time.monotonic()
+        walked: list[dict[str, Any]] = []
+        with pytest.raises(OneInboxPaginationError, match=r"max_seconds=0\.5") as info:
+            walked.extend(OneInboxHook().iter_calls(max_seconds=0.5))
+        elapsed = time.monotonic() - started
+        assert len(server.requests) == 2, "the cut page was not retried past the deadline"
+    assert 0.5 <= elapsed < 1.5
+    assert [call["id"] for call in walked] == ["call_1"]
+    assert (info.value.reason, info.value.pages) == ("max_seconds", 1)

@@ -93,3 +93,19 @@ def test_providers_manager_registers_the_hook_on_every_supported_version() -> No
     manager = ProvidersManager()
     assert manager.providers["airflow-provider-oneinbox"].version == __version__
     assert "oneinbox" in manager.hooks
+
+
+def test_only_the_sync_hook_claims_the_connection_type() -> None:
+    """The async hook reads the same connections by id, from the same base, without registering."""
+    from airflow_provider_oneinbox.hooks.base import OneInboxBaseHook
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+    (connection_type,) = get_provider_info()["connection-types"]
+    assert connection_type["hook-class-name"] == "airflow_provider_oneinbox.hooks.oneinbox.OneInboxHook"
+    faces = (OneInboxBaseHook, OneInboxHook, OneInboxAsyncHook)
+    assert [face for face in faces if "conn_type" in vars(face)] == [OneInboxHook]
+    assert [face for face in faces if "get_ui_field_behaviour" in vars(face)] == [OneInboxHook]
+    assert issubclass(OneInboxAsyncHook, OneInboxBaseHook)
+    assert issubclass(OneInboxHook, OneInboxBaseHook)
+    assert OneInboxAsyncHook().oneinbox_conn_id == OneInboxHook().oneinbox_conn_id == "oneinbox_default"

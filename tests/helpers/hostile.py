@@ -109,6 +109,10 @@ class Peer:
                 return False
         return True
 
+    def stall(self, seconds: float) -> None:
+        """Send nothing for ``seconds``, or until the server stops."""
+        self._server.stopping.wait(seconds)
+
     def close(self) -> None:
         """Close the connection (no shutdown handshake beyond the FIN)."""
         with contextlib.suppress(OSError):
