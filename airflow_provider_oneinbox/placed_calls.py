@@ -1,18 +1,19 @@
 """
-Finding the call an earlier try of a task instance placed, before dialling again.
+Finding the calls earlier tries placed, before dialling again.
 
 A retry (or a create whose answer was lost) must not ring the same phone twice, and the API
-documents no idempotency. So every call carries its task instance's idempotency key in its
-metadata, and before dialling the operator walks the agent's calls (``GET /v1/calls/cursor``,
-newest first) back to the moment the first try could have placed it. The walk is bounded in
-calls examined and in total time; a walk that stops at a bound, or on a page that makes no
-sense (a repeated cursor, an empty page that claims more), has not ruled the call out, and the
-caller must fail rather than dial.
+documents no idempotency. So every call carries its idempotency key in its metadata, and before
+dialling the caller walks the agent's calls (``GET /v1/calls/cursor``, newest first) back to the
+moment the first try could have placed it; one walk resolves many keys at once (a campaign's
+contacts). The walk is bounded in calls examined and in total time; a walk that stops at a
+bound, or on a page that makes no sense (a repeated cursor, an empty page that claims more), has
+not ruled the calls out, and the caller must fail rather than dial.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -67,9 +68,95 @@ def parse_created_at(value: Any) -> datetime | None:
     return parsed
 
 
-def _carries_key(call: dict[str, Any], key: str) -> bool:
+def _key_of(call: dict[str, Any]) -> Any:
     metadata = call.get("metadata")
-    return isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key
+    return metadata.get(IDEMPOTENCY_METADATA_KEY) if isinstance(metadata, dict) else None
+
+
+@dataclass(frozen=True)
+class MultiSearchOutcome:
+    """
+    What one walk for many placed calls found.
+
+    :param calls: The call found for each key that was found (key -> list item).
+    :param conclusive: Whether the walk covered the whole window, so that a key missing from
+        ``calls`` has no call. ``False``: it stopped at a bound and rules nothing out.
+    :param reason: Why the walk was not conclusive (for the task's error message).
+    :param examined: How many calls the walk read.
+    """
+
+    calls: dict[str, dict[str, Any]]
+    conclusive: bool
+    reason: str = ""
+    examined: int = 0
+
+
+def search_placed_calls(
+    hook: OneInboxHook,
+    *,
+    agent_id: str,
+    keys: Collection[str],
+    since: datetime,
+    max_calls: int,
+    time_budget: float = SEARCH_TIME_BUDGET_SECONDS,
+) -> MultiSearchOutcome:
+    """
+    One walk of the agent's calls, newest first, for the calls whose metadata carries any of ``keys``.
+
+    The walk ends when every key is found, when the list ends, or once a whole page holds only
+    calls created before ``since - CLOCK_SKEW_MARGIN`` (the list is assumed newest first; a
+    page that mixes older and newer calls does not end it). Those three are conclusive. It
+    also ends, inconclusively, after ``max_calls`` calls, after ``time_budget`` seconds, on a
+    cursor it has already followed, or on an empty page that says more follow. Errors of the
+    list requests (after the connection's retries) propagate. If two calls carry one key, the
+    newest is kept.
+
+    :param hook: The hook that lists the calls.
+    :param agent_id: The agent the calls were placed with.
+    :param keys: The idempotency keys to look for (at least one).
+    :param since: The earliest time any of the calls could have been placed (aware datetime).
+    :param max_calls: At most this many calls are read (> 0).
+    :param time_budget: At most this many seconds are spent.
+    """
+    from airflow_provider_oneinbox.hooks.responses import next_cursor
+
+    wanted = set(keys)
+    if not wanted:
+        raise ValueError("search_placed_calls needs at least one key.")
+    opens = since - CLOCK_SKEW_MARGIN
+    deadline = time.monotonic() + time_budget
+    cursor: str | None = None
+    followed: set[str] = set()
+    found: dict[str, dict[str, Any]] = {}
+    examined = 0
+    while True:
+        limit = max(1, min(SEARCH_PAGE_SIZE, max_calls - examined))
+        page = hook.list_calls_cursor(agent_id=agent_id, limit=limit, cursor=cursor)
+        items = [item for item in page.get("items") or () if isinstance(item, dict)]
+        examined += len(items)
+        for item in items:
+            key = _key_of(item)
+            if key in wanted and key not in found:
+                found[key] = item
+        if len(found) == len(wanted):
+            return MultiSearchOutcome(found, conclusive=True, examined=examined)
+        following = next_cursor(page)
+        created = [parse_created_at(item.get("created_at")) for item in items]
+        if following is None or (created and all(c is not None and c < opens for c in created)):
+            return MultiSearchOutcome(found, conclusive=True, examined=examined)
+        reason = ""
+        if not items:
+            reason = "the API returned an empty page that says more calls follow"
+        elif following in followed or following == cursor:
+            reason = "the API returned a cursor it had returned before"
+        elif examined >= max_calls:
+            reason = f"it read {examined} calls (reattach_search_limit) without reaching {opens.isoformat()}"
+        elif time.monotonic() >= deadline:
+            reason = f"it ran out of time ({time_budget:.0f}s) after {examined} calls"
+        if reason:
+            return MultiSearchOutcome(found, conclusive=False, reason=reason, examined=examined)
+        followed.add(following)
+        cursor = following
 
 
 def search_placed_call(
@@ -84,12 +171,7 @@ def search_placed_call(
     """
     Walk the agent's calls, newest first, for the one whose metadata carries ``key``.
 
-    The walk ends when the call is found, when the list ends, or once a whole page holds only
-    calls created before ``since - CLOCK_SKEW_MARGIN`` (the list is assumed newest first; a
-    page that mixes older and newer calls does not end it). Those three are conclusive. It
-    also ends, inconclusively, after ``max_calls`` calls, after ``time_budget`` seconds, on a
-    cursor it has already followed, or on an empty page that says more follow. Errors of the
-    list requests (after the connection's retries) propagate.
+    :func:`search_placed_calls` for one key: it ends, conclusively or not, on the same rules.
 
     :param hook: The hook that lists the calls.
     :param agent_id: The agent the call was placed with.
@@ -98,35 +180,7 @@ def search_placed_call(
     :param max_calls: At most this many calls are read (> 0).
     :param time_budget: At most this many seconds are spent.
     """
-    from airflow_provider_oneinbox.hooks.responses import next_cursor
-
-    opens = since - CLOCK_SKEW_MARGIN
-    deadline = time.monotonic() + time_budget
-    cursor: str | None = None
-    followed: set[str] = set()
-    examined = 0
-    while True:
-        limit = max(1, min(SEARCH_PAGE_SIZE, max_calls - examined))
-        page = hook.list_calls_cursor(agent_id=agent_id, limit=limit, cursor=cursor)
-        items = [item for item in page.get("items") or () if isinstance(item, dict)]
-        examined += len(items)
-        for item in items:
-            if _carries_key(item, key):
-                return SearchOutcome(item, conclusive=True, examined=examined)
-        following = next_cursor(page)
-        created = [parse_created_at(item.get("created_at")) for item in items]
-        if following is None or (created and all(c is not None and c < opens for c in created)):
-            return SearchOutcome(None, conclusive=True, examined=examined)
-        reason = ""
-        if not items:
-            reason = "the API returned an empty page that says more calls follow"
-        elif following in followed or following == cursor:
-            reason = "the API returned a cursor it had returned before"
-        elif examined >= max_calls:
-            reason = f"it read {examined} calls (reattach_search_limit) without reaching {opens.isoformat()}"
-        elif time.monotonic() >= deadline:
-            reason = f"it ran out of time ({time_budget:.0f}s) after {examined} calls"
-        if reason:
-            return SearchOutcome(None, conclusive=False, reason=reason, examined=examined)
-        followed.add(following)
-        cursor = following
+    outcome = search_placed_calls(
+        hook, agent_id=agent_id, keys=(key,), since=since, max_calls=max_calls, time_budget=time_budget
+    )
+    return SearchOutcome(outcome.calls.get(key), outcome.conclusive, outcome.reason, outcome.examined)

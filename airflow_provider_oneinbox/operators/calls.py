@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
     OneInboxInputError,
-    OneInboxMalformedResponseError,
-    OneInboxNotFoundError,
-    OneInboxResponseTooLargeError,
-    OneInboxServerError,
     OneInboxTransportError,
     OneInboxValidationError,
 )
+from airflow_provider_oneinbox.ledger import (
+    IDEMPOTENCY_METADATA_KEY,
+    STATE_STORE_ATTEMPT_KEY,
+    STATE_STORE_CALL_ID_KEY,
+    PlacedCallLedger,
+    call_idempotency_key,
+    earliest_attempt,
+)
+from airflow_provider_oneinbox.ledger import may_have_placed as _may_have_placed
+from airflow_provider_oneinbox.ledger import may_have_sent as _may_have_sent
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
-from airflow_provider_oneinbox.placed_calls import (
-    IDEMPOTENCY_METADATA_KEY,
-    parse_created_at,
-    search_placed_call,
-)
 from airflow_provider_oneinbox.results import not_placed_result
 from airflow_provider_oneinbox.task_errors import (
     AirflowException,
@@ -57,36 +56,6 @@ __all__ = [
     "call_idempotency_key",
 ]
 
-#: Task state store key (Airflow 3.3+) holding the id of the call a task instance placed.
-STATE_STORE_CALL_ID_KEY = "oneinbox_call_id"
-#: Task state store key (Airflow 3.3+) written before the first ``POST /v1/calls``:
-#: ``{"idempotency_key", "attempted_at"}``, so a retry knows from when to search.
-STATE_STORE_ATTEMPT_KEY = "oneinbox_call_attempt"
-
-
-def call_idempotency_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-    """
-    The key that identifies "the call of this task instance", the same on every try.
-
-    :param dag_id: The DAG's id.
-    :param run_id: The DAG run's id.
-    :param task_id: The task's id.
-    :param map_index: The map index (``-1`` when not mapped).
-    """
-    digest = hashlib.sha256(json.dumps([dag_id, run_id, task_id, map_index]).encode()).hexdigest()
-    return f"airflow-{digest[:32]}"
-
-
-def _may_have_placed(exc: OneInboxError) -> bool:
-    """Whether a failed ``POST /v1/calls`` may have created the call all the same."""
-    if isinstance(exc, OneInboxTransportError):
-        return exc.request_sent
-    if isinstance(exc, OneInboxServerError | OneInboxMalformedResponseError | OneInboxResponseTooLargeError):
-        # A 5xx, or an answer the hook could not use (not JSON, too large, wrong-typed fields):
-        # the API may well have created the call.
-        return True
-    return type(exc) is OneInboxError and (exc.status_code is None or 200 <= exc.status_code < 300)
-
 
 class CallNotPlaced(AirflowFailException):
     """
@@ -108,11 +77,6 @@ def _refusal(exc: OneInboxError, action: str) -> AirflowException:
     if not exc.transient and isinstance(exc, OneInboxInputError | OneInboxValidationError):
         return CallNotPlaced(str(error), reason=str(exc))
     return error
-
-
-def _may_have_sent(attempt: Any) -> bool:
-    """Whether the task state store's attempt record says an earlier try may have sent its create."""
-    return isinstance(attempt, dict) and attempt.get("sent") is not False
 
 
 class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
@@ -207,8 +171,8 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     operator_extra_links = (OneInboxCallLink(),)
     ui_color = "#dff4f0"
 
-    #: The earliest time this task instance's call can have been placed (set by ``execute``).
-    _search_since: datetime
+    #: This task instance's placed call ledger (set by ``execute``).
+    _ledger: PlacedCallLedger
     #: Whether this try's create failed before anything reached the API (set by ``_place_call``).
     _create_never_sent: bool = False
 
@@ -286,8 +250,16 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         metadata = self._call_metadata(ti, key, request.pop("metadata"))
         hook = self.hook
         store = context.get("task_state_store")
-        attempt = self._read_store(store, STATE_STORE_ATTEMPT_KEY)
-        self._search_since = self._earliest_attempt(context, attempt)
+        self._ledger = ledger = PlacedCallLedger(
+            hook,
+            store,
+            key=key,
+            agent_id=request["agent_id"],
+            search_limit=self.reattach_search_limit,
+            log=self.log,
+        )
+        attempt = ledger.load_attempt()
+        ledger.since = self._earliest_attempt(context, attempt)
         call = self._find_placed_call(hook, store, ti.try_number, key, request["agent_id"], attempt)
         if call is None:
             if not self._mark_attempt(store, key, attempt) and isinstance(attempt, dict):
@@ -344,144 +316,39 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         except OneInboxError as exc:
             raise airflow_error(exc, f"Task {self.task_id}: checking the call's metadata") from None
 
+    # The steps below delegate to the ledger; they stay methods so that a subclass (and the tests'
+    # crash simulations) can step in between them.
+
     def _read_store(self, store: Any, key: str) -> Any:
-        if store is None:
-            return None
-        try:
-            return store.get(key)
-        except Exception as exc:
-            self.log.warning("Could not read %s from the task state store: %s", key, exc)
-            return None
+        return self._ledger.read(key)
 
     def _save_call_id(self, store: Any, call_id: str) -> None:
         """Remember the call in Airflow's task state store (3.3+), the first place a retry looks."""
-        if store is None:
-            return
-        try:
-            store.set(STATE_STORE_CALL_ID_KEY, call_id)
-        except Exception as exc:
-            self.log.warning("Could not save call id %s to the task state store: %s", call_id, exc)
+        self._ledger.save_call_id(call_id)
 
     def _mark_attempt(self, store: Any, key: str, attempt: Any, *, sent: bool | None = None) -> bool:
-        """
-        Record in the task state store (3.3+) when this task instance may first have placed its call.
-
-        Written before dialling (``sent=None``: a call may exist from then on); after a create that
-        certainly never reached the API, rewritten with ``sent=False`` so a retry knows no call can
-        exist. An earlier try's record that a call may have been sent is never overwritten.
-
-        :param attempt: The record as this try found it.
-        :param sent: ``None`` before dialling, ``False`` once nothing can have been sent.
-        :return: Whether the store now holds what was to be written (or needed nothing).
-        """
-        if store is None or (_may_have_sent(attempt) and sent is None):
-            return True
-        now = datetime.now(UTC)
-        at = self._search_since if sent is False else now
-        try:
-            store.set(
-                STATE_STORE_ATTEMPT_KEY,
-                {"idempotency_key": key, "attempted_at": at.isoformat(), "sent": sent},
-            )
-        except Exception as exc:
-            self.log.warning("Could not record the call attempt in the task state store: %s", exc)
-            return False
-        finally:
-            self._search_since = min(self._search_since, now)
-        return True
+        """Record when the call may first have been placed: :meth:`PlacedCallLedger.mark_attempt`."""
+        return self._ledger.mark_attempt(sent=sent)
 
     @staticmethod
     def _earliest_attempt(context: Context, attempt: Any) -> datetime:
-        """
-        The earliest time this task instance can have placed its call: the recorded attempt, else
-        when its DAG run was due to run (``run_after``, which a clear leaves alone, unlike the
-        run's ``start_date``), else when it started, else now.
-        """
-        if isinstance(attempt, dict) and (at := parse_created_at(attempt.get("attempted_at"))):
-            return at
-        dag_run = context.get("dag_run")
-        starts = [
-            getattr(dag_run, "run_after", None),
-            getattr(dag_run, "start_date", None),
-            getattr(context["ti"], "start_date", None),
-        ]
-        known = [start for start in starts if isinstance(start, datetime)]
-        return min((s if s.tzinfo else s.replace(tzinfo=UTC) for s in known), default=datetime.now(UTC))
+        """The earliest time this task instance can have placed its call: :func:`earliest_attempt`."""
+        return earliest_attempt(attempt, context.get("dag_run"), context["ti"])
 
     def _find_placed_call(
         self, hook: OneInboxHook, store: Any, try_number: int, key: str, agent_id: str, attempt: Any = None
     ) -> dict[str, Any] | None:
         """The call an earlier try of this task instance placed, or ``None`` if there is none."""
-        stored_id = self._read_store(store, STATE_STORE_CALL_ID_KEY)
-        if stored_id:
-            try:
-                call = hook.get_call(str(stored_id))
-            except OneInboxNotFoundError:
-                raise AirflowFailException(
-                    f"Call {stored_id}, placed by an earlier try of this task, is not found (deleted, or "
-                    "the connection now points at another workspace). Not dialling again: start a new DAG "
-                    "run to call again."
-                ) from None
-            except OneInboxError as exc:
-                raise airflow_error(exc, f"Reading call {stored_id}, placed by an earlier try") from None
-            else:
-                self.log.info(
-                    "Reattaching to call %s placed by an earlier try (%s).", stored_id, call.get("status")
-                )
-                return call
-        if isinstance(attempt, dict) and attempt.get("sent") is False:
-            self.log.info("No earlier try reached the API (it could not connect): no call can exist yet.")
-            return None
-        if try_number <= 1 and not isinstance(attempt, dict):
-            return None
-        if self.reattach_search_limit == 0:
-            raise AirflowFailException(
-                f"Try {try_number} of this task cannot tell whether an earlier try placed its call: "
-                "the call id is not in the task state store and reattach_search_limit=0 turns the search "
-                "off. Not dialling, so the number is not rung twice; raise reattach_search_limit to let "
-                "retries reattach."
-            )
-        try:
-            return self._search_placed_call(hook, key, agent_id)
-        except OneInboxError as exc:
-            raise airflow_error(
-                exc, "Looking for the call an earlier try may have placed (not dialling until that is known)"
-            ) from None
+        return self._ledger.find_placed(
+            try_number, search=lambda: self._search_placed_call(hook, key, agent_id)
+        )
 
     def _search_placed_call(self, hook: OneInboxHook, key: str, agent_id: str) -> dict[str, Any] | None:
         """
         The call carrying ``key`` among the agent's calls created since the first attempt, or ``None``
         once the search has ruled it out; fails the try when the search stops at a bound.
         """
-        since = self._search_since
-        found = search_placed_call(
-            hook, agent_id=agent_id, key=key, since=since, max_calls=self.reattach_search_limit
-        )
-        if found.call is not None:
-            self.log.info(
-                "Reattaching to call %s placed by an earlier try (%s).",
-                found.call.get("id"),
-                found.call.get("status"),
-            )
-            # Its own record: a list item may leave out post-call data.
-            return hook.get_call(str(found.call["id"]))
-        if found.conclusive:
-            self.log.info(
-                "No call with key %s among agent %s's %d calls since %s: none was placed.",
-                key,
-                agent_id,
-                found.examined,
-                since.isoformat(),
-            )
-            return None
-        message = (
-            f"Could not rule out a call placed by an earlier try of this task: the search of agent "
-            f"{agent_id}'s calls since {since.isoformat()} stopped because {found.reason}. Not dialling, "
-            f"so the number is not rung twice (metadata {IDEMPOTENCY_METADATA_KEY}={key})."
-        )
-        if found.examined >= self.reattach_search_limit:
-            raise AirflowFailException(f"{message} Raise reattach_search_limit for this busy agent.")
-        raise AirflowException(f"{message} A retry searches again.")
+        return self._ledger.search()
 
     def _place_call(
         self, hook: OneInboxHook, request: dict[str, Any], metadata: dict[str, Any], key: str
@@ -504,25 +371,10 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         self, hook: OneInboxHook, request: dict[str, Any], key: str, failure: str
     ) -> dict[str, Any]:
         """After a create that may have placed the call: the call if a search finds it, else fail the try."""
-        self.log.warning("Placing the call failed after it may have been sent (%s); looking for it.", failure)
-        if self.reattach_search_limit == 0:
-            raise AirflowFailException(
-                f"Placing the call to {request['to_number']} failed ({failure}): the call may or may not "
-                f"have been placed, and reattach_search_limit=0 turns the search off, so a retry could not "
-                f"rule it out either. Not retried, so the number is not rung twice (metadata "
-                f"{IDEMPOTENCY_METADATA_KEY}={key})."
-            )
-        found = None
-        try:
-            found = self._search_placed_call(hook, key, request["agent_id"])
-        except (OneInboxError, AirflowException) as search_exc:
-            self.log.warning("Looking for the call failed too: %s", search_exc)
-        if found is not None:
-            return found
-        raise AirflowException(
-            f"Placing the call to {request['to_number']} failed ({failure}): the call may or may not "
-            f"have been placed, and it was not found. A retry of this task looks for it (metadata "
-            f"{IDEMPOTENCY_METADATA_KEY}={key}) before dialling again."
+        return self._ledger.recover_uncertain_create(
+            failure,
+            request["to_number"],
+            search=lambda: self._search_placed_call(hook, key, request["agent_id"]),
         )
 
 
