@@ -52,6 +52,17 @@ def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object)
     return json.dumps({"conn_type": "oneinbox", "host": base_url, "password": api_key, "extra": extras})
 
 
+def use_simulator(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
+    """
+    Point ``oneinbox_default`` at ``sim`` for this test, with ``extra`` connection settings.
+
+    :param sim: The simulator.
+    :param monkeypatch: The test's ``monkeypatch``.
+    :param extra: Connection extras over :func:`connection_json`'s test defaults.
+    """
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, **extra))
+
+
 @pytest.fixture(scope="session")
 def simulator_server() -> Iterator[OneInboxSimulator]:
     """One simulator for the whole session, fast clock: 20 simulated seconds per real second."""
@@ -67,6 +78,32 @@ def sim(simulator_server: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch) ->
     simulator_server.reset()
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(simulator_server.base_url))
     return simulator_server
+
+
+@pytest.fixture(scope="module")
+def tls_sim() -> Iterator[OneInboxSimulator]:
+    """A simulator serving HTTPS with a self-signed certificate (trust ``ca_cert_path``)."""
+    from airflow_provider_oneinbox.simulator import OneInboxSimulator
+
+    with OneInboxSimulator(api_key=TEST_API_KEY, tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def frozen(sim: OneInboxSimulator) -> OneInboxSimulator:
+    """The simulator with its clock (nearly) stopped: only advance() moves it."""
+    from tests.helpers.simulator_api import FROZEN
+
+    sim.configure(speed=FROZEN)
+    return sim
+
+
+@pytest.fixture
+def task_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every task try ``dag.test()`` runs in this test (``tests.helpers.dags.record_task_runs``)."""
+    from tests.helpers.dags import record_task_runs
+
+    return record_task_runs(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,22 +24,12 @@ from airflow_provider_oneinbox.exceptions import (
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
-from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
-from tests.test_hook import wait_until_listening
+from tests.conftest import CONN_ID, connection_json
+from tests.conftest import use_simulator as _use
+from tests.helpers.sockets import wait_until_listening
 
 AGENT = SEED_AGENT_IDS[0]
 FROM = "+14155550100"
-
-
-def _use(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, **extra))
-
-
-@pytest.fixture(scope="module")
-def tls_sim() -> Iterator[OneInboxSimulator]:
-    """A simulator serving HTTPS with a self-signed certificate (trust ``ca_cert_path``)."""
-    with OneInboxSimulator(api_key=TEST_API_KEY, tls=True) as server:
-        yield server
 
 
 def test_async_hook_endpoints_share_one_session(sim: OneInboxSimulator) -> None:

@@ -13,7 +13,6 @@ refused when the operator is built, i.e. when the DAG file is parsed.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.task_errors import AirflowException, AirflowFailException
 from airflow_provider_oneinbox.validation import MAX_JSON_OBJECT_BYTES
 from tests.conftest import CONN_ID, connection_json
+from tests.helpers.dags import dag_source as build_dag_source
 
 pytestmark = pytest.mark.airflow_db
 
@@ -31,50 +31,15 @@ FROM = "+14155550100"
 TO = "+14155550101"
 WRONG_KEY = "oi_sk_wrong_0f1e2d3c4b5a69788796"
 
-DAG_SOURCE = """
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG, task
-
-from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
-from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
-
-
+NOT_JSON = """
 class NotJson:
     '''An object a JSON encoder cannot handle.'''
-
-
-with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False{dag_args}) as dag:
-{body}
 """
-
-
-def record_task_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """
-    Record every task try ``dag.test()`` runs: a list of the Task SDK's ``TaskRunResult``.
-
-    Each has ``ti`` (task id, try number), ``state`` and ``error``, the exception the try ended
-    with, which ``dag.test()`` otherwise only logs.
-    """
-    from airflow.sdk.execution_time import supervisor
-
-    runs: list[Any] = []
-    original = supervisor.run_task_in_process
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        runs.append(result)
-        return result
-
-    monkeypatch.setattr(supervisor, "run_task_in_process", recording)
-    return runs
 
 
 def dag_source(body: str, dag_args: str = "") -> str:
     """A DAG file whose ``with DAG`` block is ``body``."""
-    indented = "\n".join(f"    {line}" for line in body.strip().splitlines())
-    dag_id = f"bad_input_{uuid.uuid4().hex[:10]}"
-    return DAG_SOURCE.format(dag_id=dag_id, dag_args=dag_args, body=indented)
+    return build_dag_source(body, prelude=NOT_JSON, prefix="bad_input", dag_args=dag_args)
 
 
 def place_call(**overrides: str) -> str:
@@ -210,11 +175,6 @@ CASES: dict[str, Case] = {
         sensor(), "plain http://", "use https://", connection="http://api.oneinbox.ai"
     ),
 }
-
-
-@pytest.fixture
-def task_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    return record_task_runs(monkeypatch)
 
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))

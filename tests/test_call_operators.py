@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,8 @@ from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator, call_idempotency_key
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from tests.conftest import task_xcoms
+from tests.helpers.calls import get
+from tests.helpers.dags import instances, write_dag
 
 pytestmark = pytest.mark.airflow_db
 
@@ -21,37 +22,10 @@ FROM = "+14155550100"
 #: Airflow 3.3 added the durable task state store; older versions reattach by searching.
 HAS_TASK_STATE_STORE = importlib.util.find_spec("airflow.sdk.bases.resumablejobmixin") is not None
 
-DAG_TEMPLATE = """
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG
-
-from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator, OneInboxStopCallOperator
-
-{prelude}
-
-with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
-{body}
-"""
-
 
 def run_dag(load_dag: Callable[..., Any], body: str, prelude: str = "", **test_kwargs: Any) -> Any:
     """Write a DAG whose ``with`` block is ``body``, run it with ``dag.test()``, return the DagRun."""
-    dag_id = f"calls_{uuid.uuid4().hex[:10]}"
-    indented = "\n".join(f"    {line}" for line in body.strip().splitlines())
-    dag = load_dag(DAG_TEMPLATE.format(dag_id=dag_id, prelude=prelude, body=indented))
-    return dag.test(**test_kwargs)
-
-
-def instances(dag_run: Any, task_id: str = "call") -> list[Any]:
-    return sorted(
-        (ti for ti in dag_run.get_task_instances() if ti.task_id == task_id), key=lambda ti: ti.map_index
-    )
-
-
-def get(call_id: str) -> dict[str, Any]:
-    with OneInboxHook() as hook:
-        return hook.get_call(call_id)
+    return write_dag(load_dag, body, prelude, prefix="calls").test(**test_kwargs)
 
 
 def place_call(to: str, extra: str = "") -> str:

@@ -11,7 +11,6 @@ here that case is covered by a *deferred* wait and by a real process death.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import json
 import os
@@ -19,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.util import find_spec
@@ -38,77 +36,17 @@ from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.conftest import eventually, task_xcoms
+from tests.helpers.calls import AGENT, FROM, assert_one_call_and_its_transcript, calls_to, calls_to_all
+from tests.helpers.dags import instances, write_dag
+from tests.helpers.trigger_runs import InProcessTriggerer
 from tests.helpers.triggerers import TriggererProcess, run_with_triggerer_processes, wait_until
 
 pytestmark = pytest.mark.airflow_db
 
-FROM = "+14155550100"
-AGENT = "agt_sales"
 #: Airflow 3.3 added the task state store; on 3.1 a retry finds its call by searching only.
 HAS_TASK_STATE_STORE = find_spec("airflow.models.task_state_store") is not None
 #: Any fixed date: every test has its own DAG, so runs never collide.
 LOGICAL_DATE = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-DAG_TEMPLATE = """
-import os
-import signal
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG
-
-from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
-
-{prelude}
-
-with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
-{body}
-"""
-
-
-def write_dag(load_dag: Callable[..., Any], body: str, prelude: str = "") -> Any:
-    """A DAG whose ``with`` block is ``body``, written to the dags folder and imported."""
-    dag_id = f"durable_{uuid.uuid4().hex[:10]}"
-    indented = "\n".join(f"    {line}" for line in body.strip().splitlines())
-    return load_dag(DAG_TEMPLATE.format(dag_id=dag_id, prelude=prelude, body=indented))
-
-
-def instances(dag_run: Any, task_id: str = "call") -> list[Any]:
-    return sorted(
-        (ti for ti in dag_run.get_task_instances() if ti.task_id == task_id), key=lambda ti: ti.map_index
-    )
-
-
-def calls_to(to_number: str) -> list[dict[str, Any]]:
-    """
-    Every call the API holds to ``to_number`` (the simulator's own count is checked too).
-
-    Walks offset pages (``GET /v1/calls``), so the operator's own searches (``GET /v1/calls/cursor``)
-    can be counted apart.
-    """
-    return [call for call in calls_to_all() if call["to_number"] == to_number]
-
-
-def calls_to_all() -> list[dict[str, Any]]:
-    with OneInboxHook() as hook:
-        return list(hook.iter_calls_offset(agent_id=AGENT))
-
-
-def assert_one_call_and_its_transcript(
-    sim: OneInboxSimulator, dag_run: Any, to_number: str, map_index: int = -1
-) -> dict[str, Any]:
-    """Exactly one call was created to ``to_number``, and the task's XComs hold its transcript."""
-    assert sim.calls_created(to_number) == 1
-    (call,) = calls_to(to_number)
-    expected = build_call_result(call)
-    assert expected["transcript"], call  # a finished call with messages
-    ti = next(ti for ti in instances(dag_run) if ti.map_index == map_index)
-    result = ti.xcom_pull(task_ids="call", map_indexes=map_index)
-    assert result["call_id"] == call["id"]
-    assert result["transcript"] == expected["transcript"]
-    assert ti.xcom_pull(task_ids="call", key="transcript", map_indexes=map_index) == expected["transcript"]
-    assert ti.xcom_pull(task_ids="call", key="call_id", map_indexes=map_index) == call["id"]
-    return call
 
 
 def stored_call_id(dag_run: Any, task_id: str = "call", map_index: int = -1) -> Any:
@@ -347,54 +285,6 @@ def test_a_lost_create_response_reattaches_instead_of_dialling_again(
 
 
 # -- 4. the triggerer restarts while the call is running -------------------------------------------
-
-
-class InProcessTriggerer:
-    """
-    Airflow's own ``TriggerRunner.run_trigger``, driven on this event loop.
-
-    It is what the triggerer process runs for each trigger: it iterates ``run()``, and on every
-    exit, a restart's cancellation included, awaits ``cleanup()``; on Airflow 3.3 it calls
-    ``on_kill()`` only when the cancellation is a user's action.
-    """
-
-    def __init__(self) -> None:
-        from airflow.jobs.triggerer_job_runner import TriggerRunner
-
-        self.runner = TriggerRunner()
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self, trigger: OneInboxCallTrigger, trigger_id: int = 1) -> None:
-        self.trigger_id = trigger_id
-        self.task = asyncio.ensure_future(self.runner.run_trigger(trigger_id, trigger))
-        # The runner's bookkeeping (3.1 has no "is_watcher"; an extra key is harmless there).
-        details: Any = {"task": self.task, "name": "call", "events": 0, "is_watcher": False}
-        self.runner.triggers[trigger_id] = details
-
-    async def stop(self, *, user_action: bool) -> None:
-        """Cancel the trigger: a triggerer shutdown, or (``user_action``) a user killing the task."""
-        assert self.task is not None
-        if user_action:
-            self.runner.to_cancel.append(self.trigger_id)
-            await self.runner.cancel_triggers()
-        else:
-            self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-    async def finished(self, timeout: float) -> list[dict[str, Any]]:
-        assert self.task is not None
-        await asyncio.wait_for(self.task, timeout)
-        return [event.payload for _trigger_id, event in self.events()]
-
-    def events(self) -> list[tuple[int, Any]]:
-        events = []
-        for entry in self.runner.events:  # 3.3: TriggerEventEntry; 3.1: (trigger_id, event)
-            if isinstance(entry, tuple):
-                events.append((entry[0], entry[1]))
-            else:
-                events.append((entry.trigger_id, entry.event))
-        return events
 
 
 def as_the_triggerer_rebuilds_it(trigger: OneInboxCallTrigger) -> OneInboxCallTrigger:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,36 +20,10 @@ from airflow_provider_oneinbox.hooks.api import ApiRequest
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
+from tests.helpers.sockets import free_port
 
 AGENT = SEED_AGENT_IDS[0]
 FROM = "+14155550100"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_listening(sim: OneInboxSimulator, timeout: float = 10.0) -> None:
-    """Block until the simulator accepts connections again after ``refuse_connections``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((sim.host, sim.port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def tls_sim() -> Iterator[OneInboxSimulator]:
-    """A simulator serving HTTPS with a self-signed certificate (trust ``ca_cert_path``)."""
-    with OneInboxSimulator(api_key=TEST_API_KEY, tls=True) as server:
-        yield server
 
 
 def test_hook_call_lifecycle(sim: OneInboxSimulator) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from structlog.testing import capture_logs
@@ -16,8 +16,8 @@ from airflow_provider_oneinbox.exceptions import (
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS
-from tests.conftest import CONN_ID, connection_json
-from tests.test_hook import wait_until_listening
+from tests.conftest import use_simulator as _use
+from tests.helpers.sockets import wait_until_listening
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.simulator import OneInboxSimulator
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 AGENT = SEED_AGENT_IDS[0]
 FROM = "+14155550100"
 CALLS = "/v1/calls"
-
-
-def _use(sim: OneInboxSimulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, **extra))
 
 
 def _creates(sim: OneInboxSimulator) -> list[dict[str, object]]:

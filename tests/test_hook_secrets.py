@@ -6,7 +6,7 @@ import asyncio
 import base64
 import logging
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -18,26 +18,15 @@ from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json
+from tests.helpers.errors import exception_chain
 from tests.helpers.loopback import Reply, loopback_connection
-from tests.test_hook import wait_until_listening
+from tests.helpers.sockets import wait_until_listening
 
 AGENT = SEED_AGENT_IDS[0]
 FROM = "+14155550100"
 WRONG_KEY = "oi_sk_wrong_9d8c7b6a5f4e3d2c1b0a"
 CARRIER_KEY = "carrier_secret_1a2b3c4d5e6f"
 SECRETS = (TEST_API_KEY, WRONG_KEY, CARRIER_KEY)
-
-
-def exception_chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending += [current.__cause__, current.__context__]
 
 
 def _texts_of(error: BaseException) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 from urllib.parse import quote
@@ -17,14 +16,9 @@ from airflow_provider_oneinbox.exceptions import (
 from tests.conftest import TEST_API_KEY, connection_json
 from tests.helpers.hostile import Peer, hostile_connection, with_each_hook
 from tests.helpers.loopback import Reply, loopback_connection
+from tests.helpers.sockets import free_port
 
 CALL = "call_newcomer"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 GETS = with_each_hook(CALL)

@@ -9,21 +9,22 @@ import pytest
 
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from tests.conftest import CONN_ID, connection_json, task_xcoms
+from tests.helpers.dags import write_dag
 
-LINK_DAG = """
-import pendulum
-from airflow.sdk import DAG
-from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
+#: The one task of these DAGs; ``{extra}``: more arguments, as source starting with a comma.
+PLACE_CALL = (
+    'OneInboxPlaceCallOperator(task_id="place_call", agent_id="agt_sales", to_number="{to}", '
+    'from_number="+15557030000"{extra})'
+)
 
-with DAG("oneinbox_link_test", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
-    OneInboxPlaceCallOperator(
-        task_id="place_call", agent_id="agt_sales", to_number="+15557030001", from_number="+15557030000",
-    )
-"""
+
+def link_dag(load_dag: Any, extra: str = "") -> Any:
+    """A DAG placing one call, written to the dags folder and imported."""
+    return write_dag(load_dag, PLACE_CALL.format(to="+15557030001", extra=extra), prefix="link")
 
 
 def test_link_is_built_from_the_call_id_and_the_connection_template(sim: Any, load_dag: Any) -> None:
-    dag = load_dag(LINK_DAG)
+    dag = link_dag(load_dag)
     assert any(isinstance(link, OneInboxCallLink) for link in dag.get_task("place_call").operator_extra_links)
     dag_run = dag.test()
     (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
@@ -39,23 +40,10 @@ def test_link_follows_the_connections_url_template(
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(sim.base_url, call_url_template=template)
     )
-    dag_run = load_dag(LINK_DAG).test()
+    dag_run = link_dag(load_dag).test()
     (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
     (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
     assert link == template.format(call_id=call_id)
-
-
-FAILING_BEFORE_ANY_CALL = """
-import pendulum
-from airflow.sdk import DAG
-from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator, OneInboxStopCallOperator
-
-with DAG("oneinbox_link_no_call", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
-    OneInboxPlaceCallOperator(
-        task_id="place_call", agent_id="agt_sales", to_number="not a number", from_number="+15557030000",
-    )
-    OneInboxStopCallOperator(task_id="stop", call_id="{call_id}")
-"""
 
 
 def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call(
@@ -64,7 +52,9 @@ def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call
     from tests.helpers.calls import place
 
     call_id = place("+15557030005")
-    dag_run = load_dag(FAILING_BEFORE_ANY_CALL.replace("{call_id}", call_id)).test()
+    failing_before_any_call = PLACE_CALL.format(to="not a number", extra="")
+    body = f'{failing_before_any_call}\nOneInboxStopCallOperator(task_id="stop", call_id="{call_id}")'
+    dag_run = write_dag(load_dag, body, prefix="link_no_call").test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"place_call": "failed", "stop": "success"}
     captured = capfd.readouterr()
@@ -78,11 +68,9 @@ def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call
 
 
 def test_a_task_resumed_from_deferral_keeps_its_link(sim: Any, load_dag: Any) -> None:
-    source = LINK_DAG.replace(
-        'from_number="+15557030000",',
-        'from_number="+15557030000", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2,',
-    ).replace("oneinbox_link_test", "oneinbox_link_deferred")
-    dag_run = load_dag(source).test()
+    dag_run = link_dag(
+        load_dag, ", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2"
+    ).test()
     (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")
     (link,) = task_xcoms(dag_run, "place_call", key="_link_OneInboxCallLink")
     assert task_xcoms(dag_run, "place_call")[0]["call_id"] == call_id  # it waited, deferred

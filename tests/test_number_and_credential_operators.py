@@ -8,34 +8,32 @@ from typing import Any
 import pytest
 
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json, task_xcoms
+from tests.helpers.dags import write_dag
 
 CARRIER_KEY = "twilio_auth_token_9d8c7b6a5f4e"
 
-NUMBERS_DAG = """
-import pendulum
-from airflow.sdk import DAG
+NUMBER_OPERATORS = """
 from airflow_provider_oneinbox.operators.credentials import OneInboxCreateCredentialOperator
 from airflow_provider_oneinbox.operators.phone_numbers import (
     OneInboxRegisterPhoneNumberOperator,
     OneInboxSearchPhoneNumbersOperator,
     OneInboxUpdatePhoneNumberOperator,
 )
-
-with DAG("oneinbox_numbers_test", schedule=None, start_date=pendulum.datetime(2026, 1, 1),
-         params={"agent_id": "agt_sales"}) as dag:
-    credential = OneInboxCreateCredentialOperator(
-        task_id="credential", name="Sales Twilio", provider="twilio",
-        carrier_api_key="{{ conn.carrier_test.password }}",
-    )
-    register = OneInboxRegisterPhoneNumberOperator(
-        task_id="register", phone_number="+15557040000", agent_id="{{ params.agent_id }}",
-        provider="twilio", credential_id=credential.output, retries=3,
-    )
-    update = OneInboxUpdatePhoneNumberOperator(
-        task_id="update", phone_number_id=register.output, agent_id="{{ params.agent_id }}",
-    )
-    search = OneInboxSearchPhoneNumbersOperator(task_id="search", country="US", area_code="415", limit=3)
-    register >> update >> search
+"""
+NUMBERS_DAG = """
+credential = OneInboxCreateCredentialOperator(
+    task_id="credential", name="Sales Twilio", provider="twilio",
+    carrier_api_key="{{ conn.carrier_test.password }}",
+)
+register = OneInboxRegisterPhoneNumberOperator(
+    task_id="register", phone_number="+15557040000", agent_id="{{ params.agent_id }}",
+    provider="twilio", credential_id=credential.output, retries=3,
+)
+update = OneInboxUpdatePhoneNumberOperator(
+    task_id="update", phone_number_id=register.output, agent_id="{{ params.agent_id }}",
+)
+search = OneInboxSearchPhoneNumbersOperator(task_id="search", country="US", area_code="415", limit=3)
+register >> update >> search
 """
 
 
@@ -43,7 +41,8 @@ with DAG("oneinbox_numbers_test", schedule=None, start_date=pendulum.datetime(20
 def numbers_dag(sim: Any, load_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     carrier = '{"conn_type": "generic", "password": "' + CARRIER_KEY + '"}'
     monkeypatch.setenv("AIRFLOW_CONN_CARRIER_TEST", carrier)
-    return load_dag(NUMBERS_DAG)
+    params = ', params={"agent_id": "agt_sales"}'
+    return write_dag(load_dag, NUMBERS_DAG, NUMBER_OPERATORS, prefix="numbers", dag_args=params)
 
 
 def test_register_update_and_search(sim: Any, numbers_dag: Any) -> None:

@@ -24,10 +24,10 @@ import pytest
 from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
-from airflow_provider_oneinbox.wait_rules import CallWatch
 from tests.conftest import task_xcoms
 from tests.helpers.calls import AGENT, FROM, get, place
 from tests.helpers.dags import instances, write_dag
+from tests.helpers.trigger_runs import deciding_records
 
 SHAPES = ["nulls", "empty", "null"]
 ID_STYLES = ["uuid", "prefixed"]
@@ -80,30 +80,6 @@ def release_the_analysis(sim: OneInboxSimulator, call_id: str, reads: int) -> No
             return  # the wait ended without reading the unanalysed call: the test fails on its result
         time.sleep(0.02)
     sim.advance(HELD_BACK)
-
-
-def deciding_records(
-    monkeypatch: pytest.MonkeyPatch, into: dict[str, dict[str, Any]] | None = None
-) -> dict[str, dict[str, Any]]:
-    """
-    From now on, each wait's deciding record by call id: the one its rules ended the wait on.
-
-    Events carry no record (the worker reads it when it resumes), so this is how a test sees
-    what a trigger decided on, e.g. that it did not end on an empty analysis.
-
-    :param into: The dict to fill (a new one by default).
-    """
-    seen: dict[str, dict[str, Any]] = {} if into is None else into
-    observe = CallWatch.observe
-
-    def recording_observe(self: CallWatch, call: dict[str, Any]) -> dict[str, Any] | None:
-        event = observe(self, call)
-        if event is not None:
-            seen[self.call_id] = call
-        return event
-
-    monkeypatch.setattr(CallWatch, "observe", recording_observe)
-    return seen
 
 
 def run_triggers(triggers: list[OneInboxCallTrigger]) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ state store (3.3+): the retry places the call without searching for one that can
 from __future__ import annotations
 
 import importlib.util
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from tests.conftest import connection_json
 from tests.helpers.calls import AGENT, FROM
 from tests.helpers.dags import instances, write_dag
+from tests.helpers.sockets import free_port as closed_port
 
 pytestmark = pytest.mark.airflow_db
 
@@ -30,13 +30,6 @@ class DeadApiOnTry1(OneInboxPlaceCallOperator):
             self.oneinbox_conn_id = "oneinbox_dead"
         return super().execute(context)
 """
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_retry_after_a_create_that_never_connected_does_not_search(

@@ -36,8 +36,7 @@ from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.conftest import CONN_ID, TEST_API_KEY, connection_json, task_xcoms
-from tests.test_bad_input import record_task_runs
-from tests.test_hook_secrets import exception_chain
+from tests.helpers.errors import exception_chain
 
 pytestmark = pytest.mark.airflow_db
 
@@ -57,11 +56,6 @@ def example_dag_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_ONEINBOX_CARRIER", json.dumps({"conn_type": "generic", "password": CARRIER_KEY})
     )
-
-
-@pytest.fixture
-def task_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    return record_task_runs(monkeypatch)
 
 
 def run_example_dags(load_dag: Callable[..., Any]) -> list[tuple[Any, Any]]:

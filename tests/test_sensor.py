@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.task_errors import AirflowException
 from tests.conftest import task_xcoms
+from tests.helpers.calls import get, place
+from tests.helpers.dags import write_dag
 
 pytestmark = pytest.mark.airflow_db
 
-FROM = "+14155550100"
 RESULT_KEYS = {
     "call_id",
     "status",
@@ -36,33 +35,12 @@ RESULT_KEYS = {
     "metadata",
 }
 
-DAG_TEMPLATE = """
-from datetime import datetime, timedelta
-
-from airflow.sdk import DAG
-
-from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
-
-with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
-    OneInboxCallSensor(task_id="wait", call_id="{call_id}", {arguments})
-"""
-
 
 class Code(str):
     """A DAG-file argument written as code rather than as a literal."""
 
     def __repr__(self) -> str:
         return str(self)
-
-
-def place(to_number: str) -> str:
-    with OneInboxHook() as hook:
-        return hook.create_call(agent_id="agt_sales", to_number=to_number, from_number=FROM)["id"]
-
-
-def get(call_id: str) -> dict[str, Any]:
-    with OneInboxHook() as hook:
-        return hook.get_call(call_id)
 
 
 def output(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> str:
@@ -75,8 +53,8 @@ def run_sensor(load_dag: Callable[..., Any], call_id: str, **arguments: Any) -> 
     """Run a one-sensor DAG with ``dag.test()``; return its DagRun and the sensor's task instance."""
     arguments = {"poke_interval": 0.2, "timeout": 30, "analysis_grace_period": 1, **arguments}
     rendered = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
-    dag_id = f"sensor_{uuid.uuid4().hex[:10]}"
-    dag = load_dag(DAG_TEMPLATE.format(dag_id=dag_id, call_id=call_id, arguments=rendered))
+    body = f'OneInboxCallSensor(task_id="wait", call_id="{call_id}", {rendered})'
+    dag = write_dag(load_dag, body, prefix="sensor")
     dag_run = dag.test()
     (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "wait"]
     return dag_run, ti

@@ -15,8 +15,8 @@ from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import shared_poller
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
-from tests.test_post_call_shapes import deciding_records
-from tests.test_trigger import place
+from tests.helpers.calls import place
+from tests.helpers.trigger_runs import deciding_records
 
 LIST_PATH = "/v1/calls/cursor"
 WAITS = 24  # comfortably above shared_poller.MIN_SHARED_CALLS

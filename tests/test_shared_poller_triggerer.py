@@ -10,17 +10,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
-from tests.test_durability import (
-    AGENT,
-    FROM,
-    TriggererProcess,
-    assert_one_call_and_its_transcript,
-    calls_to,
-    instances,
-    run_with_triggerer_processes,
-    wait_until,
-    write_dag,
-)
+from tests.helpers.calls import AGENT, FROM, assert_one_call_and_its_transcript, calls_to
+from tests.helpers.dags import instances, write_dag
+from tests.helpers.triggerers import TriggererProcess, run_with_triggerer_processes, wait_until
 
 pytestmark = pytest.mark.airflow_db
 

@@ -12,11 +12,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,52 +31,18 @@ from airflow_provider_oneinbox.simulator import (
 )
 from airflow_provider_oneinbox.simulator.scenarios import scenarios_table
 from tests.conftest import TEST_API_KEY
+from tests.helpers.simulator_api import (
+    AUTH,
+    MISSING,
+    REPO,
+    UNPROCESSED,
+    api,
+    create_call,
+    get_call,
+    is_uuid,
+    wait_for,
+)
 from tests.helpers.simulator_cli import simulator_process
-
-AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
-REPO = Path(__file__).resolve().parents[1]
-FROZEN = 1e-6  # a clock speed at which real time does not matter: tests move time with advance()
-MISSING = "00000000-0000-4000-8000-000000000000"  # a well-formed id (uuid style) that names nothing
-UNPROCESSED = {"outcome": None, "summary": None}  # analysis before post-call processing (default shape)
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-def api(sim: OneInboxSimulator, method: str, path: str, **kwargs: Any) -> requests.Response:
-    headers = {**AUTH, **kwargs.pop("headers", {})}
-    return requests.request(method, sim.base_url + path, headers=headers, timeout=10, **kwargs)
-
-
-def create_call(sim: OneInboxSimulator, to_number: str = "+15550001000", **body: Any) -> dict[str, Any]:
-    payload = {"agent_id": "agt_sales", "to_number": to_number, "from_number": "+15557770000", **body}
-    response = api(sim, "POST", "/v1/calls", json=payload)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def get_call(sim: OneInboxSimulator, call_id: str) -> dict[str, Any]:
-    response = api(sim, "GET", f"/v1/calls/{call_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def frozen(sim: OneInboxSimulator) -> OneInboxSimulator:
-    """The simulator with its clock (nearly) stopped: only advance() moves it."""
-    sim.configure(speed=FROZEN)
-    return sim
 
 
 class Receiver:

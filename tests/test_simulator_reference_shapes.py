@@ -19,8 +19,7 @@ import requests
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator, SimOptions
 from airflow_provider_oneinbox.simulator.record import CALL_FIELDS
 from tests.conftest import TEST_API_KEY
-from tests.helpers.simulator_cli import simulator_process
-from tests.test_simulator import (
+from tests.helpers.simulator_api import (
     FROZEN,
     MISSING,
     REPO,
@@ -31,6 +30,7 @@ from tests.test_simulator import (
     is_uuid,
     wait_for,
 )
+from tests.helpers.simulator_cli import simulator_process
 
 #: The reference's call record (oneinbox-api.md, "The call record").
 REFERENCE_FIELDS = set(
@@ -63,13 +63,6 @@ REFERENCE_FIELDS = set(
         "updated_at",
     ]
 )
-
-
-@pytest.fixture
-def frozen(sim: OneInboxSimulator) -> OneInboxSimulator:
-    """The simulator with its clock (nearly) stopped: only advance() moves it."""
-    sim.configure(speed=FROZEN)
-    return sim
 
 
 def register(sim: OneInboxSimulator, phone_number: str, **body: Any) -> dict[str, Any]:

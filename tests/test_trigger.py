@@ -9,45 +9,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
-from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from tests.conftest import TEST_API_KEY, connection_json
+from tests.helpers.calls import get, place
+from tests.helpers.trigger_runs import only_event, trigger_for
 from tests.helpers.triggerers import in_a_triggerer, task_state_is
-
-FROM = "+14155550100"
-
-
-def place(to_number: str, agent_id: str = "agt_sales") -> str:
-    with OneInboxHook() as hook:
-        return hook.create_call(agent_id=agent_id, to_number=to_number, from_number=FROM)["id"]
-
-
-def get(call_id: str) -> dict[str, Any]:
-    with OneInboxHook() as hook:
-        return hook.get_call(call_id)
-
-
-def run(trigger: OneInboxCallTrigger) -> list[dict[str, Any]]:
-    """Every event ``run()`` yields until it returns."""
-
-    async def collect() -> list[dict[str, Any]]:
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(collect())
-
-
-def only_event(trigger: OneInboxCallTrigger) -> dict[str, Any]:
-    events = run(trigger)
-    assert len(events) == 1, events
-    return events[0]
-
-
-def trigger_for(call_id: str, **kwargs: Any) -> OneInboxCallTrigger:
-    kwargs.setdefault("poll_interval", 0.1)
-    kwargs.setdefault("analysis_grace_period", 2.0)
-    kwargs.setdefault("deadline", time.time() + 30)
-    return OneInboxCallTrigger(call_id=call_id, **kwargs)
 
 
 def test_success_once_the_call_ended_with_its_post_call_data(sim: OneInboxSimulator) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from tests.helpers.calls import get, place
-from tests.test_trigger import only_event, trigger_for
+from tests.helpers.trigger_runs import only_event, trigger_for
 
 RINGING = "+14155550106"  # scenario 06: initiated 1 s, undocumented "ringing" 5 s, talks 20 s
 BOOKED = "+14155550101"  # scenario 01: rings 2 s, talks 30 s, "Appointment Booked"

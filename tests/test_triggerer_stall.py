@@ -34,6 +34,7 @@ from airflow_provider_oneinbox.results import build_call_result
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import calls as trigger_module
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
+from tests.helpers.calls import place
 from tests.helpers.postgres import AirflowOnPostgres, airflow_on_postgres
 from tests.helpers.triggerers import (
     DagTestProcess,
@@ -378,8 +379,3 @@ def test_a_wait_ending_with_a_call_someone_else_hung_up_warns(
     logs = captured.out + captured.err + caplog.text
     assert result["end_reason"] == ("api_stop" if hung_up_by_someone else "max_duration")
     assert (f"OneInbox call {call_id} {API_STOP_WARNING}" in logs) is hung_up_by_someone
-
-
-def place(to_number: str) -> str:
-    with OneInboxHook() as hook:
-        return str(hook.create_call(agent_id=AGENT, to_number=to_number, from_number=FROM)["id"])

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,8 +38,9 @@ from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import CallWatch, OneInboxCallTrigger
 from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 from tests.conftest import connection_json, eventually, task_xcoms
+from tests.helpers.dags import write_dag
+from tests.helpers.trigger_runs import InProcessTriggerer
 from tests.helpers.triggerers import in_a_triggerer, task_state_is
-from tests.test_durability import InProcessTriggerer
 
 pytestmark = pytest.mark.airflow_db
 
@@ -54,26 +54,20 @@ TRIGGER_ON_KILL = hasattr(BaseTrigger, "on_kill")
 #: Faults hit only the call's own record (this route), never the POST that places it or a list.
 CALL_RECORD = "/v1/calls/{call_id}"
 
-DAG_TEMPLATE = """
-from datetime import datetime, timedelta
 
-from airflow.sdk import DAG
-
-from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
-
-with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
-    OneInboxPlaceCallOperator(
-        task_id="call", agent_id="{agent}", to_number="{to}", from_number="{from_}",
-        wait_for_completion=True, {arguments}
+def place_call_dag(load_dag: Callable[..., Any], to: str = LONG_CALL, arguments: str = "") -> Any:
+    """A one-task DAG placing a call to ``to`` and waiting for it; ``arguments`` as source."""
+    body = (
+        f'OneInboxPlaceCallOperator(task_id="call", agent_id="{AGENT}", to_number="{to}", '
+        f'from_number="{FROM}", wait_for_completion=True, {arguments})'
     )
-"""
+    return write_dag(load_dag, body, prefix="faults")
 
 
 def run_place_call(load_dag: Callable[..., Any], to: str = LONG_CALL, **arguments: Any) -> tuple[Any, Any]:
     """Run a one-task DAG placing a call to ``to`` and waiting for it; return the run and its TI."""
     rendered = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
-    dag_id = f"faults_{uuid.uuid4().hex[:10]}"
-    dag = load_dag(DAG_TEMPLATE.format(dag_id=dag_id, agent=AGENT, to=to, from_=FROM, arguments=rendered))
+    dag = place_call_dag(load_dag, to, rendered)
     dag_run = dag.test()
     (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "call"]
     return dag_run, ti
@@ -349,16 +343,7 @@ def test_killing_a_task_polling_in_the_worker_hangs_up_its_call(
     A real kill: the worker process running the task gets SIGTERM (what Airflow's supervisor
     sends when a user marks a running task failed), and the task runner calls ``on_kill()``.
     """
-    dag_id = f"faults_{uuid.uuid4().hex[:10]}"
-    dag = load_dag(
-        DAG_TEMPLATE.format(
-            dag_id=dag_id,
-            agent=AGENT,
-            to=LONG_CALL,
-            from_=FROM,
-            arguments="deferrable=False, poll_interval=0.1",
-        )
-    )
+    dag = place_call_dag(load_dag, arguments="deferrable=False, poll_interval=0.1")
     worker = subprocess.Popen(
         [sys.executable, "-c", KILLABLE_WORKER, dag.fileloc],
         stdout=subprocess.DEVNULL,

@@ -8,6 +8,8 @@ directly). It models ``/v1/`` paths, ``Authorization: Bearer`` keys, FastAPI-sha
 arriving a few seconds *after* the end, a daily quota, inbound traffic, on a simulated clock that tests
 can speed up or jump forward.
 
+It needs the provider's ``simulator`` extra (``pip install 'airflow-provider-oneinbox[simulator]'``);
+without it, importing a name from here raises :class:`~.extra.SimulatorNotInstalledError` saying so.
 Start it::
 
     python -m airflow_provider_oneinbox.simulator --port 8765 --speed 20
@@ -72,11 +74,30 @@ Assumptions beyond the reference (each named where it is implemented):
 
 from __future__ import annotations
 
-from airflow_provider_oneinbox.simulator.core import DEFAULT_API_KEY, OneInboxSimulator
-from airflow_provider_oneinbox.simulator.faults import FaultSettings
-from airflow_provider_oneinbox.simulator.options import SimOptions
-from airflow_provider_oneinbox.simulator.scenarios import SCENARIOS, ScenarioSpec, scenario_for
-from airflow_provider_oneinbox.simulator.seed import SEED_AGENT_IDS
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oneinbox.simulator.extra import SimulatorNotInstalledError, require_simulator_extra
+
+if TYPE_CHECKING:
+    from airflow_provider_oneinbox.simulator.core import DEFAULT_API_KEY, OneInboxSimulator
+    from airflow_provider_oneinbox.simulator.faults import FaultSettings
+    from airflow_provider_oneinbox.simulator.options import SimOptions
+    from airflow_provider_oneinbox.simulator.scenarios import SCENARIOS, ScenarioSpec, scenario_for
+    from airflow_provider_oneinbox.simulator.seed import SEED_AGENT_IDS
+
+# Imported on first use, once the extra is known to be there (PEP 562): importing the package
+# itself (as ``python -m`` does before ``__main__``) needs nothing beyond the standard library.
+_EXPORTS = {
+    "DEFAULT_API_KEY": "core",
+    "OneInboxSimulator": "core",
+    "FaultSettings": "faults",
+    "SimOptions": "options",
+    "SCENARIOS": "scenarios",
+    "ScenarioSpec": "scenarios",
+    "scenario_for": "scenarios",
+    "SEED_AGENT_IDS": "seed",
+}
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -86,5 +107,20 @@ __all__ = [
     "OneInboxSimulator",
     "ScenarioSpec",
     "SimOptions",
+    "SimulatorNotInstalledError",
     "scenario_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    require_simulator_extra()
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_oneinbox.simulator.core import DEFAULT_API_KEY, OneInboxSimulator
+from airflow_provider_oneinbox.simulator.extra import SimulatorNotInstalledError, require_simulator_extra
 from airflow_provider_oneinbox.simulator.scenarios import scenarios_table
 
 _EPILOG = f"""\
@@ -26,7 +26,9 @@ and every option above, e.g. {{"post_call_shape": "empty"}}), interactive docs /
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
+    """The command-line interface (needs the ``simulator`` extra, for the default key)."""
+    from airflow_provider_oneinbox.simulator.core import DEFAULT_API_KEY
+
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_oneinbox.simulator",
         description="A local fake of the OneInbox voice-AI API (no account, no network).",
@@ -149,7 +151,18 @@ _FAULT_FIELDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run until interrupted; returns the exit code."""
+    """
+    Run until interrupted; returns the exit code (2, with one line on stderr, when the extra is missing).
+
+    :param argv: The arguments, without the program name; ``None`` reads ``sys.argv``.
+    """
+    try:
+        require_simulator_extra()
+    except SimulatorNotInstalledError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from airflow_provider_oneinbox.simulator.core import DEFAULT_API_KEY, OneInboxSimulator
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     faults: dict[str, Any] = {name: getattr(args, name) for name in _FAULT_FIELDS}

@@ -11,7 +11,6 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.sockets import free_port
 from tests.helpers.triggerers import TriggererProcess, wait_until
 
 #: What the tests of a stalled triggerer run on in production-like setups.
@@ -72,13 +72,6 @@ def _version(path: str) -> float:
     with contextlib.suppress(ValueError):
         return float(Path(path).parent.name)
     return 0.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:

@@ -1,0 +1,126 @@
+"""
+Running ``OneInboxCallTrigger`` in the test process: on a fresh loop, or in Airflow's own
+``TriggerRunner``; and seeing which record each wait decided on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
+from airflow_provider_oneinbox.wait_rules import CallWatch
+
+
+def run(trigger: OneInboxCallTrigger) -> list[dict[str, Any]]:
+    """
+    Every event ``run()`` yields until it returns.
+
+    :param trigger: The trigger, run on a new event loop.
+    """
+
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def only_event(trigger: OneInboxCallTrigger) -> dict[str, Any]:
+    """
+    The single event of ``trigger``'s run.
+
+    :param trigger: The trigger, run on a new event loop.
+    """
+    events = run(trigger)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def trigger_for(call_id: str, **kwargs: Any) -> OneInboxCallTrigger:
+    """
+    A trigger waiting for ``call_id``, quick to poll, with a deadline 30 s away.
+
+    :param call_id: The call to wait for.
+    :param kwargs: More (or other) arguments of ``OneInboxCallTrigger``.
+    """
+    kwargs.setdefault("poll_interval", 0.1)
+    kwargs.setdefault("analysis_grace_period", 2.0)
+    kwargs.setdefault("deadline", time.time() + 30)
+    return OneInboxCallTrigger(call_id=call_id, **kwargs)
+
+
+def deciding_records(
+    monkeypatch: pytest.MonkeyPatch, into: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """
+    From now on, each wait's deciding record by call id: the one its rules ended the wait on.
+
+    Events carry no record (the worker reads it when it resumes), so this is how a test sees
+    what a trigger decided on, e.g. that it did not end on an empty analysis.
+
+    :param monkeypatch: The test's ``monkeypatch``; the recording ends with the test.
+    :param into: The dict to fill (a new one by default).
+    """
+    seen: dict[str, dict[str, Any]] = {} if into is None else into
+    observe = CallWatch.observe
+
+    def recording_observe(self: CallWatch, call: dict[str, Any]) -> dict[str, Any] | None:
+        event = observe(self, call)
+        if event is not None:
+            seen[self.call_id] = call
+        return event
+
+    monkeypatch.setattr(CallWatch, "observe", recording_observe)
+    return seen
+
+
+class InProcessTriggerer:
+    """
+    Airflow's own ``TriggerRunner.run_trigger``, driven on this event loop.
+
+    It is what the triggerer process runs for each trigger: it iterates ``run()``, and on every
+    exit, a restart's cancellation included, awaits ``cleanup()``; on Airflow 3.3 it calls
+    ``on_kill()`` only when the cancellation is a user's action.
+    """
+
+    def __init__(self) -> None:
+        from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+        self.runner = TriggerRunner()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, trigger: OneInboxCallTrigger, trigger_id: int = 1) -> None:
+        self.trigger_id = trigger_id
+        self.task = asyncio.ensure_future(self.runner.run_trigger(trigger_id, trigger))
+        # The runner's bookkeeping (3.1 has no "is_watcher"; an extra key is harmless there).
+        details: Any = {"task": self.task, "name": "call", "events": 0, "is_watcher": False}
+        self.runner.triggers[trigger_id] = details
+
+    async def stop(self, *, user_action: bool) -> None:
+        """Cancel the trigger: a triggerer shutdown, or (``user_action``) a user killing the task."""
+        assert self.task is not None
+        if user_action:
+            self.runner.to_cancel.append(self.trigger_id)
+            await self.runner.cancel_triggers()
+        else:
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def finished(self, timeout: float) -> list[dict[str, Any]]:
+        assert self.task is not None
+        await asyncio.wait_for(self.task, timeout)
+        return [event.payload for _trigger_id, event in self.events()]
+
+    def events(self) -> list[tuple[int, Any]]:
+        events = []
+        for entry in self.runner.events:  # 3.3: TriggerEventEntry; 3.1: (trigger_id, event)
+            if isinstance(entry, tuple):
+                events.append((entry[0], entry[1]))
+            else:
+                events.append((entry.trigger_id, entry.event))
+        return events
