@@ -17,7 +17,7 @@ from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 
 with DAG("oneinbox_link_test", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
     OneInboxPlaceCallOperator(
-        task_id="place_call", agent_id="agt_sales", to_number="+15557030001", from_number="+15557030000",
+        task_id="place_call", agent_id="agt_sales", to_number="+14157030001", from_number="+14157030000",
     )
 """
 
@@ -52,7 +52,7 @@ from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator,
 
 with DAG("oneinbox_link_no_call", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
     OneInboxPlaceCallOperator(
-        task_id="place_call", agent_id="agt_sales", to_number="not a number", from_number="+15557030000",
+        task_id="place_call", agent_id="agt_sales", to_number="not a number", from_number="+14157030000",
     )
     OneInboxStopCallOperator(task_id="stop", call_id="{call_id}")
 """
@@ -63,7 +63,7 @@ def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call
 ) -> None:
     from tests.helpers.calls import place
 
-    call_id = place("+15557030005")
+    call_id = place("+14157030005")
     dag_run = load_dag(FAILING_BEFORE_ANY_CALL.replace("{call_id}", call_id)).test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"place_call": "failed", "stop": "success"}
@@ -79,8 +79,8 @@ def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call
 
 def test_a_task_resumed_from_deferral_keeps_its_link(sim: Any, load_dag: Any) -> None:
     source = LINK_DAG.replace(
-        'from_number="+15557030000",',
-        'from_number="+15557030000", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2,',
+        'from_number="+14157030000",',
+        'from_number="+14157030000", wait_for_completion=True, poll_interval=0.2, analysis_grace_period=2,',
     ).replace("oneinbox_link_test", "oneinbox_link_deferred")
     dag_run = load_dag(source).test()
     (call_id,) = task_xcoms(dag_run, "place_call", key="call_id")

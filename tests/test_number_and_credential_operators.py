@@ -28,7 +28,7 @@ with DAG("oneinbox_numbers_test", schedule=None, start_date=pendulum.datetime(20
         carrier_api_key="{{ conn.carrier_test.password }}",
     )
     register = OneInboxRegisterPhoneNumberOperator(
-        task_id="register", phone_number="+15557040000", agent_id="{{ params.agent_id }}",
+        task_id="register", phone_number="+14157040000", agent_id="{{ params.agent_id }}",
         provider="twilio", credential_id=credential.output, retries=3,
     )
     update = OneInboxUpdatePhoneNumberOperator(
