@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
-from airflow_provider_oneinbox.models.phone import E164_EXAMPLE, E164_PATTERN, normalize_phone_number
+from airflow_provider_oneinbox.models.phone import E164_EXAMPLE, E164_PATTERN, require_phone_number
 
 __all__ = [
     "E164_EXAMPLE",
@@ -53,16 +53,14 @@ MAX_PAGE_SIZE = 100
 
 def require_e164(field: str, value: Any) -> str:
     """
-    ``value`` in E.164 form, if it is a phone number that can exist (checked with ``phonenumbers``).
+    Return ``value`` if it is an E.164 phone number that can exist (checked with ``phonenumbers``).
 
-    Spaces, hyphens, dots and parentheses between the digits are dropped
-    (``"+1 (415) 555-0123"`` gives ``"+14155550123"``); see
-    :func:`~airflow_provider_oneinbox.models.phone.normalize_phone_number`, the one rule for numbers.
+    See :func:`~airflow_provider_oneinbox.models.phone.require_phone_number`, the one rule for numbers.
 
     :param field: Argument name, used in the error.
     :param value: The number to check, e.g. ``"+14155550123"``.
     """
-    return normalize_phone_number(field, value)
+    return require_phone_number(field, value)
 
 
 def require_text(field: str, value: Any) -> str:

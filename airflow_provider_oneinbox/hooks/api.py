@@ -314,8 +314,8 @@ def call_request(
     overrides: dict[str, Any] | None = None,
 ) -> CallRequest:
     """
-    The body of ``POST /v1/calls``, checked: numbers normalised to E.164, ``scheduled_at`` an
-    ISO 8601 string. Build it once and send its :meth:`~CallRequest.arguments` with
+    The body of ``POST /v1/calls``, checked (numbers that can exist, ``scheduled_at`` an ISO 8601
+    string with its offset). Build it once and send its :meth:`~CallRequest.arguments` with
     :func:`create_call` (or ``OneInboxHook.create_call``).
 
     :param agent_id: The agent that speaks.

@@ -2,7 +2,7 @@
 The kinds of value a request body holds, as pydantic types checked by the provider's one rule each.
 
 Each type runs a function of :mod:`airflow_provider_oneinbox.validation` (or
-:func:`~airflow_provider_oneinbox.models.phone.normalize_phone_number`) before pydantic's own
+:func:`~airflow_provider_oneinbox.models.phone.require_phone_number`) before pydantic's own
 check, so a request model, a builder in ``hooks/api.py`` and the simulator refuse exactly the same
 values with the same words. The functions raise ``OneInboxInputError``, a ``ValueError``: pydantic
 records it as a ``value_error`` (FastAPI's 422 in the simulator), and
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
-from airflow_provider_oneinbox.models.phone import E164_EXAMPLE, E164_PATTERN, normalize_phone_number
+from airflow_provider_oneinbox.models.phone import require_phone_number
 from airflow_provider_oneinbox.validation import (
     require_http_url,
     require_iso_datetime,
@@ -47,15 +47,6 @@ def _secret_text(field: str, value: Any) -> str:
 def _object_or_model(field: str, value: Any) -> Any:
     """A JSON object within the size bound, a model instance already checked, or ``None``."""
     return value if value is None or isinstance(value, BaseModel) else require_json_object(field, value)
-
-
-def _strict_e164(field: str, value: Any) -> str:
-    """A phone number already in E.164 form (what the API documents), and one that can exist."""
-    if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
-        raise OneInboxInputError(
-            field, f"expected an E.164 phone number such as {E164_EXAMPLE!r}, got {value!r}"
-        )
-    return normalize_phone_number(field, value)
 
 
 #: A two-letter ISO 3166 country code (``country`` of a number search or purchase).
@@ -97,10 +88,8 @@ def require_area_code(field: str, value: Any) -> str:
 Text = Annotated[str, _checked_by(require_text)]
 #: A non-empty string kept out of reprs and errors.
 SecretText = Annotated[str, _checked_by(_secret_text), Field(repr=False)]
-#: A phone number that can exist, normalised to E.164 (``"+1 (415) 555-0123"`` -> ``"+14155550123"``).
-PhoneNumber = Annotated[str, _checked_by(normalize_phone_number)]
-#: A phone number written in E.164 already, as the API documents it (the simulator's side).
-StrictPhoneNumber = Annotated[str, _checked_by(_strict_e164)]
+#: A phone number written in E.164 that can exist (``phonenumbers``' validity rules).
+PhoneNumber = Annotated[str, _checked_by(require_phone_number)]
 #: An absolute http(s) URL.
 HttpUrl = Annotated[str, _checked_by(require_http_url)]
 #: A JSON object of at most ``MAX_JSON_OBJECT_BYTES`` as compact JSON.

@@ -59,9 +59,11 @@ def _int_hint(value: Any) -> str:
     return ""
 
 
-def _parse(field: str, value: Any) -> Any:
+def _parse(field: str, value: Any, *, separators: bool) -> Any:
     """The ``phonenumbers.PhoneNumber`` of ``value``, or :class:`OneInboxInputError` naming ``field``."""
-    compact = _SEPARATORS.sub("", value.strip()) if isinstance(value, str) else None
+    compact = value if isinstance(value, str) else None
+    if compact is not None and separators:
+        compact = _SEPARATORS.sub("", compact.strip())
     if compact is None or not E164_PATTERN.fullmatch(compact):
         raise OneInboxInputError(field, f"expected {_FORM}, got {value!r}{_int_hint(value)}")
     import phonenumbers
@@ -75,7 +77,7 @@ def _parse(field: str, value: Any) -> Any:
     if number is not None and not phonenumbers.is_valid_number(number):
         why = _why(number)
     if why:  # raised here, not in the except block, so the error carries no parser exception along
-        raise OneInboxInputError(field, f"{value!r} is not a number that can exist ({why}); {_FORM}")
+        raise OneInboxInputError(field, f"{value!r} is a number that cannot exist ({why}); expected {_FORM}")
     return number
 
 
@@ -98,14 +100,34 @@ def _why(number: Any) -> str:
     return why.get(reason, f"not in the numbering plan of {plan}")
 
 
+def require_phone_number(field: str, value: Any) -> str:
+    """
+    ``value``, if it is written in E.164 (as the API documents) and is a number that can exist.
+
+    The rule for every phone number of a request: ``"+14155550123"`` passes; ``"+1 415 555 0123"``
+    (write it as E.164, or pass it through :func:`normalize_phone_number` first), ``+10``, a US
+    area code 555, or a number too short or too long for its country are refused.
+
+    :param field: Argument name, used in the error.
+    :param value: The number to check.
+    :raises OneInboxInputError: Naming ``field``, the reason and the expected form.
+    """
+    import phonenumbers
+
+    return str(
+        phonenumbers.format_number(
+            _parse(field, value, separators=False), phonenumbers.PhoneNumberFormat.E164
+        )
+    )
+
+
 def normalize_phone_number(field: str, value: Any) -> str:
     """
-    ``value`` in E.164 form, if it is a phone number that can exist.
+    ``value`` in E.164 form, if it is a phone number that can exist, written with or without separators.
 
-    Accepts the international form with spaces, hyphens, dots or parentheses between the digits
-    (``"+1 (415) 555-0123"`` gives ``"+14155550123"``); refuses a number without its ``+`` and
-    country code, and one that no numbering plan assigns (``+10``, a US area code 555, too short or
-    too long for its country).
+    For a contact list written for people: spaces, hyphens, dots or parentheses between the digits
+    are dropped (``"+1 (415) 555-0123"`` gives ``"+14155550123"``). A number without its ``+`` and
+    country code is refused, as by :func:`require_phone_number`.
 
     :param field: Argument name, used in the error.
     :param value: The number to check.
@@ -113,21 +135,23 @@ def normalize_phone_number(field: str, value: Any) -> str:
     """
     import phonenumbers
 
-    return str(phonenumbers.format_number(_parse(field, value), phonenumbers.PhoneNumberFormat.E164))
+    return str(
+        phonenumbers.format_number(_parse(field, value, separators=True), phonenumbers.PhoneNumberFormat.E164)
+    )
 
 
 def describe_phone_number(value: Any, field: str = "phone_number") -> PhoneNumberInfo:
     """
     The E.164 form, region and time zones of a phone number, for calling windows and reports.
 
-    :param value: The number, as :func:`normalize_phone_number` accepts it.
+    :param value: The number, as :func:`normalize_phone_number` accepts it (separators allowed).
     :param field: Argument name used in the error if it is not a number that can exist.
     :raises OneInboxInputError: Naming ``field``.
     """
     import phonenumbers
     from phonenumbers import timezone
 
-    number = _parse(field, value)
+    number = _parse(field, value, separators=True)
     zones = tuple(z for z in timezone.time_zones_for_number(number) if z != timezone.UNKNOWN_TIMEZONE)
     region = phonenumbers.region_code_for_number(number)
     return PhoneNumberInfo(

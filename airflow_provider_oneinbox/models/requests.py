@@ -146,7 +146,7 @@ class CallRequest(RequestBody):
 
     Build it once (``build(CallRequest, "call", ...)`` or :func:`~airflow_provider_oneinbox.hooks.api.
     call_request`), checked, and send that: :func:`~airflow_provider_oneinbox.hooks.api.create_call`
-    takes its fields. Numbers are normalised to E.164.
+    takes its fields.
     """
 
     agent_id: Text

@@ -308,8 +308,8 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         The ``create_call`` arguments, checked once after templating and before any request.
 
         They are the fields of one :class:`~airflow_provider_oneinbox.models.requests.CallRequest`
-        (numbers normalised to E.164, ``scheduled_at`` an ISO 8601 string): what ``_place_call``
-        sends, with the ``airflow_*`` keys added to ``metadata``.
+        (numbers that can exist, ``scheduled_at`` an ISO 8601 string): what ``_place_call`` sends,
+        with the ``airflow_*`` keys added to ``metadata``.
         """
         # At run time, not at DAG parse: the models import pydantic and phonenumbers.
         from airflow_provider_oneinbox.hooks.api import call_request

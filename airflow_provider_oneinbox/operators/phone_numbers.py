@@ -21,9 +21,8 @@ class OneInboxRegisterPhoneNumberOperator(OneInboxBaseOperator):
     (the API answers 409) the existing registration is reused, and reassigned to ``agent_id``
     when it points at another agent.
 
-    :param phone_number: The number in E.164 form, e.g. ``"+14155550123"`` (spaces, hyphens, dots
-        and parentheses between the digits are dropped). A number that cannot exist (checked with
-        ``phonenumbers``) fails the task before any request. (templated)
+    :param phone_number: The number in E.164 form, e.g. ``"+14155550123"``. A number that cannot
+        exist (checked with ``phonenumbers``) fails the task before any request. (templated)
     :param agent_id: The agent that answers and places calls on this number. (templated)
     :param credential_id: The carrier integration to route through (from
         ``OneInboxCreateCredentialOperator``). (templated)
@@ -62,7 +61,7 @@ class OneInboxRegisterPhoneNumberOperator(OneInboxBaseOperator):
         from airflow_provider_oneinbox.validation import require_e164
 
         with fail_on_oneinbox_errors(f"Registering {self.phone_number}"):
-            # Normalised once (E.164): what is registered is what a 409 is looked up by.
+            # Checked once, before any request: what is registered is what a 409 is looked up by.
             phone_number = require_e164("phone_number", self.phone_number)
             try:
                 record = self.hook.register_phone_number(

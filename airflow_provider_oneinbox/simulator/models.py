@@ -3,8 +3,7 @@ Request bodies the simulator accepts: the provider's own models (:mod:`airflow_p
 
 Client and simulator check a body with the same model, so they cannot disagree. The subclasses
 here only narrow what the reference leaves open to what the simulator models (its carriers and
-webhook events, numbers written in E.164 already as the API documents, the lengths of outcome
-names), and errors come out as FastAPI's own 422 shape.
+webhook events, the lengths of outcome names), and errors come out as FastAPI's own 422 shape.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from airflow_provider_oneinbox.models.fields import StrictPhoneNumber, Text
+from airflow_provider_oneinbox.models.fields import Text
 from airflow_provider_oneinbox.models.requests import (
     CallOutcomeDefinition,
     CallOutcomeDefinitionUpdate,
@@ -83,7 +82,6 @@ class AgentIn(BaseModel):
 class PhoneNumberIn(PhoneNumberRegistration):
     """``POST /v1/phone-numbers``."""
 
-    phone_number: StrictPhoneNumber
     provider: Provider | None = None  # type: ignore[assignment]
 
 
@@ -94,14 +92,9 @@ class PhoneNumberPatch(PhoneNumberUpdate):
 class PurchaseIn(PhoneNumberPurchase):
     """``POST /v1/phone-numbers/purchase``: leave ``phone_number`` out to be assigned one (US by default)."""
 
-    phone_number: StrictPhoneNumber | None = None
-
 
 class CallIn(CallRequest):
     """``POST /v1/calls``."""
-
-    to_number: StrictPhoneNumber
-    from_number: StrictPhoneNumber
 
 
 class WebCallIn(WebCallRequest):
