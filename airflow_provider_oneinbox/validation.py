@@ -1,30 +1,50 @@
 """
-Client-side checks of the arguments sent to the OneInbox API.
+Client-side checks of the arguments sent to the OneInbox API: the one rule for each kind of value.
 
-Every check raises :class:`~airflow_provider_oneinbox.exceptions.OneInboxInputError` naming
-the argument and the fix, before anything is sent: a malformed number never reaches a carrier.
+The request models (:mod:`airflow_provider_oneinbox.models`) validate their fields with these
+functions, and phone numbers with :mod:`airflow_provider_oneinbox.models.phone`. Every check
+raises :class:`~airflow_provider_oneinbox.exceptions.OneInboxInputError` naming the argument and
+the fix, before anything is sent: a number that cannot exist never reaches a carrier.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
+from airflow_provider_oneinbox.models.phone import E164_EXAMPLE, E164_PATTERN, require_phone_number
 
-#: E.164 as the API documents it: a plus, a non-zero digit, at most 15 digits in all. ASCII digits
-#: only: ``\d`` would also accept other scripts' digits (Arabic-Indic, fullwidth, ...).
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{1,14}$")
-E164_EXAMPLE = "+14155550123"
+__all__ = [
+    "E164_EXAMPLE",
+    "E164_PATTERN",
+    "MAX_JSON_OBJECT_BYTES",
+    "MAX_PAGE_SIZE",
+    "MAX_URL_LENGTH",
+    "MIN_PAGE_SIZE",
+    "optional_json_object",
+    "optional_text",
+    "require_e164",
+    "require_http_url",
+    "require_int_between",
+    "require_iso_datetime",
+    "require_json_object",
+    "require_page_size",
+    "require_positive_number",
+    "require_string_list",
+    "require_text",
+]
 
 #: Largest serialized size (UTF-8 bytes of compact JSON) accepted for ``variables``,
 #: ``metadata`` and ``overrides``. The API documents no bound; this keeps requests modest.
 MAX_JSON_OBJECT_BYTES = 32 * 1024
+
+#: Longest URL accepted (``webhook_url``, a webhook's ``url``): what browsers and most servers take.
+MAX_URL_LENGTH = 2048
 
 #: Bounds of ``limit`` on every list endpoint, as documented.
 MIN_PAGE_SIZE = 1
@@ -33,25 +53,14 @@ MAX_PAGE_SIZE = 100
 
 def require_e164(field: str, value: Any) -> str:
     """
-    Return ``value`` if it is an E.164 phone number.
+    Return ``value`` if it is an E.164 phone number that can exist (checked with ``phonenumbers``).
+
+    See :func:`~airflow_provider_oneinbox.models.phone.require_phone_number`, the one rule for numbers.
 
     :param field: Argument name, used in the error.
     :param value: The number to check, e.g. ``"+14155550123"``.
     """
-    if not isinstance(value, str) or not E164_PATTERN.fullmatch(value):
-        hint = ""
-        if isinstance(value, int) and not isinstance(value, bool):
-            # What render_template_as_native_obj=True makes of "+14155550123": Jinja's literal_eval.
-            hint = (
-                "; it is a number, not a string: with render_template_as_native_obj=True Jinja turns "
-                f"{E164_EXAMPLE!r} into {int(E164_EXAMPLE)}, so render this task's templates as text"
-            )
-        raise OneInboxInputError(
-            field,
-            f"expected an E.164 phone number such as {E164_EXAMPLE!r} "
-            f"('+', country code and number, digits only, at most 15), got {value!r}{hint}",
-        )
-    return value
+    return require_phone_number(field, value)
 
 
 def require_text(field: str, value: Any) -> str:
@@ -152,7 +161,8 @@ def require_positive_number(field: str, value: Any, allow_zero: bool = False) ->
 
 def require_http_url(field: str, value: Any) -> str:
     """
-    Return ``value`` if it is an absolute ``http://`` or ``https://`` URL with a host.
+    Return ``value`` if it is an absolute ``http://`` or ``https://`` URL with a host, at most
+    :data:`MAX_URL_LENGTH` characters.
 
     :param field: Argument name, used in the error.
     :param value: The URL to check.
@@ -165,6 +175,7 @@ def require_http_url(field: str, value: Any) -> str:
     # A bad port or whitespace in the host would only be refused by the API, after the request.
     if (
         parts is None
+        or len(value) > MAX_URL_LENGTH
         or bad_port
         or parts.scheme not in ("http", "https")
         or not parts.hostname

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     with SimulatorProcess(speed=1e-6) as sim:
-        call_id = sim.create_calls(1, "+15557030000", "+15557010000")[0]["id"]
+        call_id = sim.create_calls(1, "+14155550120", "+14155550100")[0]["id"]
         env = worker_env(sim, "ours")
         for operation, what in OPERATIONS.items():
             proc = subprocess.run(

@@ -60,8 +60,8 @@ AGENT_ID = "agt_sales"
 #: Simulated seconds per real second while calls are being created: the clock all but stops.
 FROZEN_SPEED = 1e-6
 #: Default scenario (its last two digits select no special one): rings 2 s, talks 20 s, "Interested".
-TO_NUMBER = "+15557030000"
-FROM_NUMBER = "+15557010000"
+TO_NUMBER = "+14155550120"
+FROM_NUMBER = "+14155550100"
 #: Calls are created in this many batches, the simulated clock moved on by 1/batches of the ramp after each.
 CREATE_BATCHES = 50
 #: Real seconds a worker gets to import and say READY.

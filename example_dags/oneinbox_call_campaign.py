@@ -31,16 +31,16 @@ from airflow.sdk.definitions.param import ParamsDict
 from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 
 AGENT_ID = os.environ.get("ONEINBOX_AGENT_ID", "agt_sales")
-FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+15557010000")
+FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+14155550100")
 CONCURRENT_CALLS = int(os.environ.get("ONEINBOX_CONCURRENT_CALLS", "10"))
 POLL_INTERVAL = float(os.environ.get("ONEINBOX_POLL_INTERVAL", "10"))
 
 DEFAULT_CONTACTS = [
-    {"to_number": "+15557020101", "customer_name": "Ada"},
-    {"to_number": "+15557020202", "customer_name": "Grace"},
-    {"to_number": "+15557020303", "customer_name": "Linus"},
-    {"to_number": "+15557020407", "customer_name": "Margaret"},
-    {"to_number": "+15557020510", "customer_name": "Ken"},
+    {"to_number": "+14155550101", "customer_name": "Ada"},
+    {"to_number": "+14155550102", "customer_name": "Grace"},
+    {"to_number": "+14155550103", "customer_name": "Linus"},
+    {"to_number": "+14155550107", "customer_name": "Margaret"},
+    {"to_number": "+14155550110", "customer_name": "Ken"},
 ]
 
 with DAG(

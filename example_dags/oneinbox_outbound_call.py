@@ -13,7 +13,7 @@ bundled simulator (``scripts/demo`` starts one):
 - ``ONEINBOX_AGENT_ID`` and ``ONEINBOX_FROM_NUMBER``: the agent and the registered caller ID;
 - ``ONEINBOX_POLL_INTERVAL``: seconds between status checks (default 10).
 
-Trigger with ``{"to_number": "+1555...", "customer_name": "...", "order_id": "..."}`` to call
+Trigger with ``{"to_number": "+1415555...", "customer_name": "...", "order_id": "..."}`` to call
 someone else; with the simulator, the last two digits of ``to_number`` choose the scenario.
 """
 
@@ -32,7 +32,7 @@ from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 from airflow_provider_oneinbox.validation import E164_PATTERN
 
 AGENT_ID = os.environ.get("ONEINBOX_AGENT_ID", "agt_sales")
-FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+15557010000")
+FROM_NUMBER = os.environ.get("ONEINBOX_FROM_NUMBER", "+14155550100")
 POLL_INTERVAL = float(os.environ.get("ONEINBOX_POLL_INTERVAL", "10"))
 
 with DAG(
@@ -44,7 +44,7 @@ with DAG(
     tags=["oneinbox", "example"],
     doc_md=__doc__,
     params={
-        "to_number": Param("+15557010001", type="string", pattern=E164_PATTERN.pattern),
+        "to_number": Param("+14155550101", type="string", pattern=E164_PATTERN.pattern),
         "customer_name": Param("Sama", type="string"),
         "order_id": Param("ORD-001", type="string"),
     },

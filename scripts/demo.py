@@ -30,7 +30,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--to-number",
-        default="+15557010001",
+        default="+14155550101",
         help="destination; its last two digits pick "
         "the simulator scenario (01 booked, 02 not connected, 03 voicemail, 04 failed, ...)",
     )

@@ -88,6 +88,10 @@ NUMBER_CASES = {
     "letters": ('"+1415555CALL"', "digits only"),
     "too_long": ('"+1234567890123456"', "at most 15"),
     "leading_zero": ('"+04155550101"', "'+14155550123'"),
+    # Of E.164's form, but no numbering plan has them: a regular expression let them be dialled.
+    "too_short_to_exist": ('"+10"', "cannot exist (too short)"),
+    "area_code_555": ('"+15550001000"', "numbering plan of country code +1 (US)"),
+    "too_long_for_its_country": ('"+4420718387501"', "too long for country code +44 (GB)"),
 }
 
 SET_FROM_UPSTREAM = """

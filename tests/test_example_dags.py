@@ -27,7 +27,7 @@ def test_outbound_call_dag_reports_transcript_and_analysis(
     sim: Any, load_dag: Any, carrier_connection: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
     dag = load_dag("oneinbox_outbound_call.py")
-    dag_run = dag.test(run_conf={"to_number": "+15557010001", "customer_name": "Sama"})
+    dag_run = dag.test(run_conf={"to_number": "+14157010001", "customer_name": "Sama"})
     assert dag_run.state == "success"
 
     (call_id,) = task_xcoms(dag_run, "place_call")
@@ -41,7 +41,7 @@ def test_outbound_call_dag_reports_transcript_and_analysis(
     assert transcript.startswith("Agent: ")
     assert "Sama" in transcript, "per-run variables must reach the agent"
     assert report == {"call_id": call_id, "outcome": "Appointment Booked"}
-    assert sim.calls_created("+15557010001") == 1
+    assert sim.calls_created("+14157010001") == 1
 
     out, err = capfd.readouterr()
     assert "Outcome: Appointment Booked" in out + err
@@ -54,7 +54,7 @@ def test_campaign_dag_places_one_call_per_contact_and_summarises(
 ) -> None:
     suffixes = ["01", "02", "03", "04", "07", "10"]
     contacts = [
-        {"to_number": f"+15557030{i}{s}", "customer_name": f"Contact {i}"} for i, s in enumerate(suffixes)
+        {"to_number": f"+14157030{i}{s}", "customer_name": f"Contact {i}"} for i, s in enumerate(suffixes)
     ]
     contacts.append({"to_number": "555-0199", "customer_name": "No country code"})
     dag = load_dag("oneinbox_call_campaign.py")
@@ -93,7 +93,7 @@ def test_a_campaign_longer_than_max_map_length_says_so_and_the_summary_reports_i
     load_dag: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
-    contacts = [{"to_number": f"+1555703020{i}", "customer_name": "x"} for i in range(5)]
+    contacts = [{"to_number": f"+1415703020{i}", "customer_name": "x"} for i in range(5)]
     dag_run = load_dag("oneinbox_call_campaign.py").test(run_conf={"contacts": contacts})
 
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}

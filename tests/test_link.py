@@ -14,13 +14,13 @@ from tests.helpers.dags import write_dag
 #: The one task of these DAGs; ``{extra}``: more arguments, as source starting with a comma.
 PLACE_CALL = (
     'OneInboxPlaceCallOperator(task_id="place_call", agent_id="agt_sales", to_number="{to}", '
-    'from_number="+15557030000"{extra})'
+    'from_number="+14157030000"{extra})'
 )
 
 
 def link_dag(load_dag: Any, extra: str = "") -> Any:
     """A DAG placing one call, written to the dags folder and imported."""
-    return write_dag(load_dag, PLACE_CALL.format(to="+15557030001", extra=extra), prefix="link")
+    return write_dag(load_dag, PLACE_CALL.format(to="+14157030001", extra=extra), prefix="link")
 
 
 def test_link_is_built_from_the_call_id_and_the_connection_template(sim: Any, load_dag: Any) -> None:
@@ -51,7 +51,7 @@ def test_a_task_that_placed_no_call_logs_no_xcom_error_and_a_stop_links_its_call
 ) -> None:
     from tests.helpers.calls import place
 
-    call_id = place("+15557030005")
+    call_id = place("+14157030005")
     failing_before_any_call = PLACE_CALL.format(to="not a number", extra="")
     body = f'{failing_before_any_call}\nOneInboxStopCallOperator(task_id="stop", call_id="{call_id}")'
     dag_run = write_dag(load_dag, body, prefix="link_no_call").test()

@@ -26,7 +26,7 @@ credential = OneInboxCreateCredentialOperator(
     carrier_api_key="{{ conn.carrier_test.password }}",
 )
 register = OneInboxRegisterPhoneNumberOperator(
-    task_id="register", phone_number="+15557040000", agent_id="{{ params.agent_id }}",
+    task_id="register", phone_number="+14157040000", agent_id="{{ params.agent_id }}",
     provider="twilio", credential_id=credential.output, retries=3,
 )
 update = OneInboxUpdatePhoneNumberOperator(

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
+import phonenumbers
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -39,11 +40,18 @@ from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulato
 from airflow_provider_oneinbox.task_errors import AirflowFailException
 from airflow_provider_oneinbox.validation import MAX_JSON_OBJECT_BYTES
 
-# Phone numbers: E.164 is '+', a digit 1-9, then 1 to 14 more ASCII digits.
-E164 = st.builds(
-    lambda first, rest: f"+{first}{rest}",
-    st.sampled_from("123456789"),
-    st.text(alphabet="0123456789", min_size=1, max_size=14),
+# Phone numbers: E.164 ('+', a digit 1-9, then 1 to 14 more ASCII digits) that libphonenumber
+# knows can exist: its example numbers of many regions, and the US numbers reserved for fiction.
+EXAMPLE_NUMBERS = sorted(
+    phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    for region in ("US", "CA", "GB", "DE", "FR", "IN", "AU", "BR", "JP", "ZA", "MX", "SG", "IE", "NL")
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
+    if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+)
+E164 = st.sampled_from(EXAMPLE_NUMBERS) | st.integers(100, 199).map(lambda n: f"+14155550{n}")
+#: Of E.164's form, but no numbering plan assigns them.
+CANNOT_EXIST = st.sampled_from(
+    ["+10", "+12", "+15550001000", "+4420718387", "+999123456789", "+123456789012345"]
 )
 #: Characters that never belong inside an E.164 number: letters, separators, other scripts' digits.
 FOREIGN_CHARS = st.sampled_from(["a", "Z", " ", "-", ".", "(", "\n", "\u0664", "\uff14", "\u00b2"])
@@ -71,7 +79,7 @@ def near_misses(number: str) -> st.SearchStrategy[Any]:
     )
 
 
-PHONE = (E164, E164.flatmap(near_misses) | st.sampled_from([None, ""]))
+PHONE = (E164, E164.flatmap(near_misses) | CANNOT_EXIST | st.sampled_from([None, ""]))
 
 # Agent ids: opaque non-blank strings; the API knows the seeded ones and answers 404 to others.
 BLANKS = st.text(alphabet=" \t\r\n\u00a0\u2003", max_size=4)

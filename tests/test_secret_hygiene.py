@@ -44,8 +44,8 @@ CARRIER_KEY = "carrier_secret_4e5f6a7b8c9d0e1f"
 WRONG_KEY = "oi_sk_wrong_but_known_13579bdf2468"
 SECRETS = {"API key": TEST_API_KEY, "carrier key": CARRIER_KEY, "wrong API key": WRONG_KEY}
 CAMPAIGN_CONTACTS = [
-    {"to_number": "+15557090101", "customer_name": "Ada"},
-    {"to_number": "+15557090202", "customer_name": "Grace"},
+    {"to_number": "+14157090101", "customer_name": "Ada"},
+    {"to_number": "+14157090202", "customer_name": "Grace"},
 ]
 
 
@@ -63,7 +63,7 @@ def run_example_dags(load_dag: Callable[..., Any]) -> list[tuple[Any, Any]]:
     outbound = load_dag("oneinbox_outbound_call.py")
     campaign = load_dag("oneinbox_call_campaign.py")
     return [
-        (outbound, outbound.test(run_conf={"to_number": "+15557090001", "customer_name": "Sama"})),
+        (outbound, outbound.test(run_conf={"to_number": "+14157090001", "customer_name": "Sama"})),
         (campaign, campaign.test(run_conf={"contacts": CAMPAIGN_CONTACTS})),
     ]
 

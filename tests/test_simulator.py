@@ -85,9 +85,9 @@ def receiver() -> Iterator[Receiver]:
 def test_public_constants_and_scenario_choice() -> None:
     assert DEFAULT_API_KEY == "oi_sk_simulator"
     assert {"agt_sales", "agt_support", "agt_survey"} <= set(SEED_AGENT_IDS)
-    assert scenario_for("+15550000001").name == "booked"
-    assert scenario_for("+15550000006").name == "unknown_status"
-    assert scenario_for("+15550000099") is SCENARIOS["default"]
+    assert scenario_for("+14155550001").name == "booked"
+    assert scenario_for("+14155550006").name == "unknown_status"
+    assert scenario_for("+14155550099") is SCENARIOS["default"]
     suffixes = {spec.suffix for spec in SCENARIOS.values()}
     assert suffixes == {"01", "02", "03", "04", "05", "06", "07", "08", "09", None}
 
@@ -111,7 +111,7 @@ def test_missing_or_wrong_key_is_401(sim: OneInboxSimulator) -> None:
 def test_404_409_and_422_shapes(sim: OneInboxSimulator) -> None:
     assert api(sim, "GET", f"/v1/calls/{MISSING}").json() == {"detail": "Call not found"}
     assert api(sim, "GET", f"/v1/calls/{MISSING}").status_code == 404
-    body = {"agent_id": "agt_nope", "to_number": "+15550001000", "from_number": "+15557770000"}
+    body = {"agent_id": "agt_nope", "to_number": "+14155551000", "from_number": "+14157770000"}
     response = api(sim, "POST", "/v1/calls", json=body)
     assert (response.status_code, response.json()) == (404, {"detail": "Agent not found"})
 
@@ -201,7 +201,7 @@ EXPECTED = {  # suffix: (final status, outcome, end_reason, duration, has messag
 @pytest.mark.parametrize("suffix", sorted(EXPECTED))
 def test_scenarios(frozen: OneInboxSimulator, suffix: str) -> None:
     status, outcome, end_reason, duration, has_messages = EXPECTED[suffix]
-    call = create_call(frozen, to_number=f"+155500012{suffix}")
+    call = create_call(frozen, to_number=f"+141555512{suffix}")
     frozen.advance(1000)
     done = get_call(frozen, call["id"])
     assert (done["status"], done["outcome"], done["end_reason"]) == (status, outcome, end_reason)
@@ -216,7 +216,7 @@ def test_scenarios(frozen: OneInboxSimulator, suffix: str) -> None:
 
 
 def test_unknown_status_scenario_reports_ringing(frozen: OneInboxSimulator) -> None:
-    call = create_call(frozen, to_number="+15550000006")
+    call = create_call(frozen, to_number="+14155550006")
     frozen.advance(3)
     assert get_call(frozen, call["id"])["status"] == "ringing"
     frozen.advance(5)
@@ -224,7 +224,7 @@ def test_unknown_status_scenario_reports_ringing(frozen: OneInboxSimulator) -> N
 
 
 def test_failed_call_fails_after_a_few_seconds(frozen: OneInboxSimulator) -> None:
-    call = create_call(frozen, to_number="+15550000004")
+    call = create_call(frozen, to_number="+14155550004")
     frozen.advance(2)
     assert get_call(frozen, call["id"])["status"] == "initiated"
     frozen.advance(2)
@@ -232,13 +232,13 @@ def test_failed_call_fails_after_a_few_seconds(frozen: OneInboxSimulator) -> Non
 
 
 def test_real_clock_runs_at_speed(sim: OneInboxSimulator) -> None:
-    call = create_call(sim, to_number="+15550000004")  # fails 3 simulated s = 0.15 real s at speed 20
+    call = create_call(sim, to_number="+14155550004")  # fails 3 simulated s = 0.15 real s at speed 20
     wait_for(lambda: get_call(sim, call["id"])["status"] == "failed", timeout=3)
 
 
 # -- stop, outcome, listing ----------------------------------------------------------------------
 def test_stop_ends_a_live_call_and_is_idempotent(frozen: OneInboxSimulator) -> None:
-    call = create_call(frozen, to_number="+15550000005")
+    call = create_call(frozen, to_number="+14155550005")
     frozen.advance(10)
     stopped = api(frozen, "POST", f"/v1/calls/{call['id']}/stop").json()
     assert stopped["status"] == "completed"
@@ -263,7 +263,7 @@ def test_patch_outcome_is_title_case(frozen: OneInboxSimulator) -> None:
 def test_offset_and_cursor_lists_newest_first(frozen: OneInboxSimulator) -> None:
     sim = frozen
     ids = [create_call(sim, metadata={"n": i})["id"] for i in range(5)]
-    other = create_call(sim, agent_id="agt_support", to_number="+15550000004")["id"]
+    other = create_call(sim, agent_id="agt_support", to_number="+14155550004")["id"]
     page = api(sim, "GET", "/v1/calls", params={"agent_id": "agt_sales", "limit": 2, "offset": 1}).json()
     assert (page["total"], page["limit"], page["offset"]) == (5, 2, 1)
     assert [c["id"] for c in page["items"]] == [ids[3], ids[2]]
@@ -376,7 +376,7 @@ def test_webhooks_are_delivered_at_the_right_times(frozen: OneInboxSimulator, re
 
 
 def test_failed_call_webhooks_and_unreachable_receiver(frozen: OneInboxSimulator, receiver: Receiver) -> None:
-    create_call(frozen, to_number="+15550000004", webhook_url=f"{receiver.url}/f")
+    create_call(frozen, to_number="+14155550004", webhook_url=f"{receiver.url}/f")
     create_call(frozen, webhook_url="http://127.0.0.1:9/unreachable")  # failures are logged, ignored
     frozen.advance(60)
     wait_for(lambda: len(receiver.names("/f")) == 4)
@@ -401,7 +401,7 @@ def test_rate_limit_burst_and_retry_after(sim: OneInboxSimulator) -> None:
 
 def test_server_errors_fire_before_the_request_takes_effect(sim: OneInboxSimulator) -> None:
     sim.set_faults(server_error_burst=1)
-    body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+    body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
     response = api(sim, "POST", "/v1/calls", json=body)
     assert response.status_code == 500
     assert isinstance(response.json()["detail"], str)
@@ -453,7 +453,7 @@ def test_latency(sim: OneInboxSimulator) -> None:
 
 def test_dropped_connection_writes_nothing_and_creates_nothing(sim: OneInboxSimulator) -> None:
     sim.set_faults(drop_burst=1)
-    body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+    body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
     with pytest.raises(requests.ConnectionError, match=r"without response|Connection aborted"):
         api(sim, "POST", "/v1/calls", json=body)
     assert sim.calls_created() == 0
@@ -478,7 +478,7 @@ def test_dropped_connection_is_server_disconnected_for_aiohttp(sim: OneInboxSimu
 
     async def post() -> None:
         async with aiohttp.ClientSession() as session:
-            body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+            body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
             await session.post(f"{sim.base_url}/v1/calls", json=body, headers=AUTH)
 
     with pytest.raises(aiohttp.ServerDisconnectedError):
@@ -487,18 +487,18 @@ def test_dropped_connection_is_server_disconnected_for_aiohttp(sim: OneInboxSimu
 
 def test_lost_create_response_still_creates_the_call(sim: OneInboxSimulator) -> None:
     sim.set_faults(lose_create_response=1)
-    body = {"agent_id": "agt_sales", "to_number": "+15550004242", "from_number": "+15557770000"}
+    body = {"agent_id": "agt_sales", "to_number": "+14155554242", "from_number": "+14157770000"}
     with pytest.raises(requests.ConnectionError):
         api(sim, "POST", "/v1/calls", json=body, headers={"Idempotency-Key": "idem-1"})
-    assert sim.calls_created("+15550004242") == 1
+    assert sim.calls_created("+14155554242") == 1
     listed = api(sim, "GET", "/v1/calls").json()["items"]
-    assert [c["to_number"] for c in listed] == ["+15550004242"]
+    assert [c["to_number"] for c in listed] == ["+14155554242"]
     (entry,) = sim.requests("POST", "/v1/calls")
     assert entry["fault"] == "lost_create_response"
     assert entry["idempotency_key"] == "idem-1"
     # The Idempotency-Key is ignored, as the real API documents none: a retry makes a second call.
     api(sim, "POST", "/v1/calls", json=body, headers={"Idempotency-Key": "idem-1"})
-    assert sim.calls_created("+15550004242") == 2
+    assert sim.calls_created("+14155554242") == 2
     assert sim.stats()["faults_injected"]["lost_create_response"] == 1
 
 
@@ -562,7 +562,7 @@ def test_refuse_connections_then_recover_with_state(sim: OneInboxSimulator) -> N
 
 
 def test_concurrent_pollers_share_connections(sim: OneInboxSimulator) -> None:
-    ids = [create_call(sim, to_number=f"+1555000{i:04d}")["id"] for i in range(50)]
+    ids = [create_call(sim, to_number=f"+1415555{i:04d}")["id"] for i in range(50)]
     before = sim.stats()["connections_opened"]
 
     async def poll() -> list[int]:

@@ -128,7 +128,7 @@ def test_transcript_shapes(frozen: OneInboxSimulator) -> None:
 
 
 def test_scenario_08_never_gets_post_call_data(frozen: OneInboxSimulator) -> None:
-    call = create_call(frozen, to_number="+15550001208")
+    call = create_call(frozen, to_number="+14155551208")
     frozen.advance(3600)
     done = get_call(frozen, call["id"])
     assert (done["status"], done["ended_at"] is not None) == ("completed", True)
@@ -140,7 +140,7 @@ def test_scenario_08_never_gets_post_call_data(frozen: OneInboxSimulator) -> Non
 
 
 def test_scenario_09_is_analysed_but_its_outcome_stays_null(frozen: OneInboxSimulator) -> None:
-    call = create_call(frozen, to_number="+15550001209")
+    call = create_call(frozen, to_number="+14155551209")
     frozen.advance(3600)
     done = get_call(frozen, call["id"])
     assert done["status"] == "completed"
@@ -151,7 +151,7 @@ def test_scenario_09_is_analysed_but_its_outcome_stays_null(frozen: OneInboxSimu
 
 
 def test_scenario_04_is_summarised_after_the_analysis_delay(frozen: OneInboxSimulator) -> None:
-    call = create_call(frozen, to_number="+15550001204")
+    call = create_call(frozen, to_number="+14155551204")
     frozen.advance(3.5)
     failed = get_call(frozen, call["id"])
     assert (failed["status"], failed["analysis"], failed["messages"]) == ("failed", UNPROCESSED, [])
@@ -248,8 +248,8 @@ def test_usage_reports_the_day_and_the_month(frozen: OneInboxSimulator) -> None:
     unlimited = api(sim, "GET", "/v1/usage").json()
     assert (unlimited["calls_made_today"], unlimited["max_calls_per_day"]) == (0, None)
     assert unlimited["calls_remaining_today"] is None
-    create_call(sim, to_number="+15550001201")  # 30 s
-    create_call(sim, to_number="+15550001207")  # 12 s
+    create_call(sim, to_number="+14155551201")  # 30 s
+    create_call(sim, to_number="+14155551207")  # 12 s
     sim.configure(max_calls_per_day=5)
     sim.advance(60)
     usage = api(sim, "GET", "/v1/usage").json()
@@ -268,7 +268,7 @@ def test_create_past_the_quota_is_refused_until_midnight(frozen: OneInboxSimulat
     sim.configure(max_calls_per_day=2, quota_refusal_status=status)
     create_call(sim)
     create_call(sim)
-    body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+    body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
     refused = api(sim, "POST", "/v1/calls", json=body)
     assert refused.status_code == status
     assert refused.json()["code"] == "DAILY_CALL_LIMIT_REACHED"
@@ -288,7 +288,7 @@ def test_create_past_the_quota_is_refused_until_midnight(frozen: OneInboxSimulat
 
 # -- stop, voices --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("to_number", "wait"), [("+15550001000", 100), ("+15550001004", 100), ("+15550001000", 23)]
+    ("to_number", "wait"), [("+14155551000", 100), ("+14155551004", 100), ("+14155551000", 23)]
 )
 def test_stop_on_an_ended_call_is_a_no_op(frozen: OneInboxSimulator, to_number: str, wait: float) -> None:
     call = create_call(frozen, to_number=to_number)
@@ -302,7 +302,7 @@ def test_stop_on_an_ended_call_is_a_no_op(frozen: OneInboxSimulator, to_number: 
 
 
 def test_unknown_voice_is_400_with_a_code(sim: OneInboxSimulator) -> None:
-    body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+    body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
     unknown = {**body, "overrides": {"tts": {"voice_id": "voice_does_not_exist"}}}
     response = api(sim, "POST", "/v1/calls", json=unknown)
     assert response.status_code == 400
@@ -515,7 +515,7 @@ def test_constructor_options_are_what_reset_restores() -> None:
         assert sim.options == built
         call = create_call(sim)
         assert (call["id"][:5], call["analysis"]) == ("call_", {})
-        body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+        body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
         assert api(sim, "POST", "/v1/calls", json=body).status_code == 429
 
 
@@ -557,7 +557,7 @@ def test_cli_flags_apply_the_options() -> None:
         }
         assert {k: settings[k] for k in expected} == expected
         headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
-        body = {"agent_id": "agt_sales", "to_number": "+15550001000", "from_number": "+15557770000"}
+        body = {"agent_id": "agt_sales", "to_number": "+14155551000", "from_number": "+14157770000"}
         call = requests.post(f"{base}/v1/calls", json=body, headers=headers, timeout=5).json()
         assert (call["id"][:5], call["analysis"]) == ("call_", None)
         assert requests.post(f"{base}/v1/calls", json=body, headers=headers, timeout=5).status_code == 403

@@ -29,6 +29,7 @@ from airflow_provider_oneinbox.hooks.settings import (
     is_loopback_host,
     settings_from_connection,
 )
+from airflow_provider_oneinbox.models.phone import normalize_phone_number
 from airflow_provider_oneinbox.validation import (
     MAX_JSON_OBJECT_BYTES,
     require_e164,
@@ -40,20 +41,67 @@ from airflow_provider_oneinbox.validation import (
 from tests.conftest import TEST_API_KEY
 
 
-@pytest.mark.parametrize("number", ["+14155550123", "+442071838750", "+12", "+123456789012345"])
+@pytest.mark.parametrize("number", ["+14155550123", "+442071838750", "+61491570006", "+80012345678"])
 def test_validation_accepts_e164(number: str) -> None:
     assert require_e164("to_number", number) == number
 
 
 @pytest.mark.parametrize(
+    ("given", "e164"),
+    [
+        ("+1 415 555 0123", "+14155550123"),
+        ("+1 (415) 555-0123", "+14155550123"),
+        ("+44 20.7183.8750", "+442071838750"),
+    ],
+)
+def test_normalize_phone_number_drops_separators_but_requests_take_e164_as_written(
+    given: str, e164: str
+) -> None:
+    assert normalize_phone_number("to_number", given) == e164
+    with pytest.raises(OneInboxInputError, match="to_number"):
+        require_e164("to_number", given)
+
+
+@pytest.mark.parametrize(
     "number",
-    ["14155550123", "+04155550123", "+1 415 555 0123", "+1234567890123456", "+1", "", None, 14155550123],
+    [
+        "14155550123",
+        "+04155550123",
+        "+1 415 555 0123",
+        "+1234567890123456",
+        "+1",
+        "",
+        None,
+        14155550123,
+        "+1-800-FLOWERS",  # letters: libphonenumber would read them as digits; a typo is likelier
+        "+\u0661\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0661\u0662\u0663",  # Arabic-Indic digits
+        "+14155550123 ext. 5",
+    ],
 )
 def test_validation_rejects_non_e164_and_shows_the_form(number: object) -> None:
     with pytest.raises(OneInboxInputError, match=r"\+14155550123") as info:
         require_e164("to_number", number)
     assert info.value.field == "to_number"
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [
+        ("+10", "too short"),
+        ("+12", "too short"),
+        ("+123456789012345", "too long for country code +1 (US)"),
+        ("+15550001000", "not in the numbering plan of country code +1 (US)"),  # area code 555
+        ("+4420718387", "country code +44 (GB)"),
+        ("+999123456789", "no country code"),
+    ],
+)
+def test_validation_refuses_numbers_that_cannot_exist_naming_the_field(number: str, why: str) -> None:
+    with pytest.raises(OneInboxInputError, match=r"\+14155550123") as info:
+        require_e164("from_number", number)
+    assert info.value.field == "from_number"
+    assert "cannot exist" in str(info.value)
+    assert why in str(info.value)
 
 
 def test_validation_json_objects() -> None:

@@ -3,7 +3,10 @@ One builder per OneInbox endpoint, shared by the sync and the async hook.
 
 A builder validates its arguments (raising ``OneInboxInputError`` before anything is sent)
 and returns an :class:`ApiRequest`: what to send, and whether sending it again is safe once it
-may have reached the server.
+may have reached the server. Bodies are checked by their model in
+:mod:`airflow_provider_oneinbox.models.requests`, the same the simulator receives them with;
+query parameters (built on every poll of a wait) by the plain functions of
+:mod:`airflow_provider_oneinbox.validation`, the rules those models use too.
 """
 
 from __future__ import annotations
@@ -17,15 +20,26 @@ from urllib.parse import quote
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
 from airflow_provider_oneinbox.hooks.headers import header_value_problem
+from airflow_provider_oneinbox.models.base import RequestBody, build
+from airflow_provider_oneinbox.models.fields import require_area_code, require_country_code
+from airflow_provider_oneinbox.models.requests import (
+    CallOutcomeDefinition,
+    CallOutcomeDefinitionUpdate,
+    CallRequest,
+    CallUpdate,
+    CredentialRequest,
+    InboundRouting,
+    PhoneNumberPurchase,
+    PhoneNumberRegistration,
+    PhoneNumberUpdate,
+    WebCallRequest,
+    WebhookRequest,
+    WebhookUpdate,
+)
 from airflow_provider_oneinbox.validation import (
-    optional_json_object,
     optional_text,
-    require_e164,
-    require_http_url,
     require_int_between,
-    require_iso_datetime,
     require_page_size,
-    require_string_list,
     require_text,
 )
 
@@ -135,8 +149,9 @@ def _get(path: str, params: Mapping[str, Any] | None = None) -> ApiRequest:
     return _request("GET", path, params=_query(params) if params else None)
 
 
-def _create(path: str, body: Mapping[str, Any], **kwargs: Any) -> ApiRequest:
-    return _request("POST", path, json=_compact(body), repeat_safe=False, **kwargs)
+def _create(path: str, body: Mapping[str, Any] | RequestBody, **kwargs: Any) -> ApiRequest:
+    json = body.body() if isinstance(body, RequestBody) else _compact(body)
+    return _request("POST", path, json=json, repeat_safe=False, **kwargs)
 
 
 def _secret_values(*values: Any) -> tuple[str, ...]:
@@ -147,18 +162,14 @@ def _secret_values(*values: Any) -> tuple[str, ...]:
 # Credentials (the older name) and integrations (the newer one) of a telephony carrier
 
 
-def _carrier_key_body(name: str, provider: str, api_key: str) -> dict[str, Any]:
-    return {
-        "name": require_text("name", name),
-        "provider": require_text("provider", provider),
-        "api_key": require_text("api_key", api_key),
-    }
+def _carrier_key(path: str, name: str, provider: str, api_key: str) -> ApiRequest:
+    body = build(CredentialRequest, "credential", name=name, provider=provider, api_key=api_key)
+    return _create(path, body, secrets=_secret_values(api_key, body.api_key))
 
 
 def create_credential(name: str, provider: str, api_key: str) -> ApiRequest:
     """``POST /v1/credentials``; see ``OneInboxHook.create_credential``."""
-    body = _carrier_key_body(name, provider, api_key)
-    return _create("/v1/credentials", body, secrets=_secret_values(api_key, body["api_key"]))
+    return _carrier_key("/v1/credentials", name, provider, api_key)
 
 
 def list_credentials() -> ApiRequest:
@@ -168,8 +179,7 @@ def list_credentials() -> ApiRequest:
 
 def create_integration(name: str, provider: str, api_key: str) -> ApiRequest:
     """``POST /v1/integrations``; see ``OneInboxHook.create_integration``."""
-    body = _carrier_key_body(name, provider, api_key)
-    return _create("/v1/integrations", body, secrets=_secret_values(api_key, body["api_key"]))
+    return _carrier_key("/v1/integrations", name, provider, api_key)
 
 
 def list_integrations() -> ApiRequest:
@@ -197,23 +207,28 @@ def register_phone_number(
     inbound_routing: dict[str, Any] | None = None,
 ) -> ApiRequest:
     """``POST /v1/phone-numbers``; see ``OneInboxHook.register_phone_number``."""
-    body = {
-        "phone_number": require_e164("phone_number", phone_number),
-        "agent_id": optional_text("agent_id", agent_id),
-        "provider": optional_text("provider", provider),
-        "credential_id": optional_text("credential_id", credential_id),
-        "friendly_name": optional_text("friendly_name", friendly_name),
-        "provider_config": optional_json_object("provider_config", provider_config),
-        "inbound_routing": optional_json_object("inbound_routing", inbound_routing),
-    }
-    sip_password = (provider_config or {}).get("auth_password")
-    return _create("/v1/phone-numbers", body, secrets=_secret_values(sip_password))
+    sip_password = provider_config.get("auth_password") if isinstance(provider_config, dict) else None
+    secrets = _secret_values(sip_password)
+    body = build(
+        PhoneNumberRegistration,
+        "phone_number",
+        phone_number=phone_number,
+        agent_id=agent_id,
+        provider=provider,
+        credential_id=credential_id,
+        friendly_name=friendly_name,
+        provider_config=provider_config,
+        inbound_routing=inbound_routing,
+    )
+    return _create("/v1/phone-numbers", body, secrets=secrets)
 
 
 def update_phone_number(phone_number_id: str, agent_id: str) -> ApiRequest:
     """``PATCH /v1/phone-numbers/{id}``."""
     path = _path("/v1/phone-numbers/{phone_number_id}", phone_number_id=phone_number_id)
-    return _request("PATCH", path, json={"agent_id": require_text("agent_id", agent_id)})
+    # Reassigning is what the hook offers: the agent is required here, not by the body's model.
+    body = build(PhoneNumberUpdate, "phone_number", agent_id=require_text("agent_id", agent_id))
+    return _request("PATCH", path, json=body.body())
 
 
 def list_phone_numbers() -> ApiRequest:
@@ -240,11 +255,13 @@ def set_inbound_routing(
     """
     path = _path(_INBOUND_ROUTING, phone_number_id=phone_number_id)
     fallback = optional_text("fallback_agent_id", fallback_agent_id)
-    body = {
-        "agent_id": require_text("agent_id", agent_id),
-        "fallback": None if fallback is None else {"agent_id": fallback},
-        "voicemail_message": optional_text("voicemail_message", voicemail_message),
-    }
+    body = build(
+        InboundRouting,
+        "inbound_routing",
+        agent_id=require_text("agent_id", agent_id),
+        fallback=None if fallback is None else {"agent_id": fallback},
+        voicemail_message=voicemail_message,
+    )
     return _create(path, body)
 
 
@@ -253,8 +270,8 @@ def search_phone_numbers(
 ) -> ApiRequest:
     """``GET /v1/phone-numbers/search``."""
     params = {
-        "country": require_text("country", country),
-        "area_code": optional_text("area_code", None if area_code is None else str(area_code)),
+        "country": require_country_code("country", country),
+        "area_code": None if area_code is None else require_area_code("area_code", area_code),
         "limit": require_page_size("limit", limit),
         "credential_id": optional_text("credential_id", credential_id),
     }
@@ -270,18 +287,59 @@ def purchase_phone_number(
     friendly_name: str | None = None,
 ) -> ApiRequest:
     """``POST /v1/phone-numbers/purchase``: buys a number, so never repeated blindly."""
-    body = {
-        "phone_number": None if phone_number is None else require_e164("phone_number", phone_number),
-        "country": optional_text("country", country),
-        "area_code": optional_text("area_code", None if area_code is None else str(area_code)),
-        "agent_id": optional_text("agent_id", agent_id),
-        "credential_id": optional_text("credential_id", credential_id),
-        "friendly_name": optional_text("friendly_name", friendly_name),
-    }
+    body = build(
+        PhoneNumberPurchase,
+        "purchase",
+        phone_number=phone_number,
+        country=country,
+        area_code=area_code,
+        agent_id=agent_id,
+        credential_id=credential_id,
+        friendly_name=friendly_name,
+    )
     return _create("/v1/phone-numbers/purchase", body)
 
 
 # Calls
+
+
+def call_request(
+    agent_id: str,
+    to_number: str,
+    from_number: str,
+    variables: dict[str, Any] | None = None,
+    webhook_url: str | None = None,
+    scheduled_at: str | datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> CallRequest:
+    """
+    The body of ``POST /v1/calls``, checked (numbers that can exist, ``scheduled_at`` an ISO 8601
+    string with its offset). Build it once and send its :meth:`~CallRequest.arguments` with
+    :func:`create_call` (or ``OneInboxHook.create_call``).
+
+    :param agent_id: The agent that speaks.
+    :param to_number: Number to call.
+    :param from_number: Caller number.
+    :param variables: Values for the agent's first message and prompt.
+    :param webhook_url: URL receiving this call's events.
+    :param scheduled_at: When to place the call, timezone-aware.
+    :param metadata: Data stored with the call.
+    :param overrides: Per-call settings of the agent.
+    :raises OneInboxInputError: Naming the first field that is wrong.
+    """
+    return build(
+        CallRequest,
+        "call",
+        agent_id=agent_id,
+        to_number=to_number,
+        from_number=from_number,
+        variables=variables,
+        webhook_url=webhook_url,
+        scheduled_at=scheduled_at,
+        metadata=metadata,
+        overrides=overrides,
+    )
 
 
 def create_call(
@@ -306,16 +364,9 @@ def create_call(
         if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
             raise OneInboxInputError("idempotency_key", f"at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
         headers["Idempotency-Key"] = key
-    body = {
-        "agent_id": require_text("agent_id", agent_id),
-        "to_number": require_e164("to_number", to_number),
-        "from_number": require_e164("from_number", from_number),
-        "variables": optional_json_object("variables", variables),
-        "webhook_url": None if webhook_url is None else require_http_url("webhook_url", webhook_url),
-        "scheduled_at": None if scheduled_at is None else require_iso_datetime("scheduled_at", scheduled_at),
-        "metadata": optional_json_object("metadata", metadata),
-        "overrides": optional_json_object("overrides", overrides),
-    }
+    body = call_request(
+        agent_id, to_number, from_number, variables, webhook_url, scheduled_at, metadata, overrides
+    )
     return _create("/v1/calls", body, headers=headers, unsafe_note=CALL_MAY_HAVE_BEEN_PLACED)
 
 
@@ -337,7 +388,7 @@ def get_usage() -> ApiRequest:
 def update_call_outcome(call_id: str, outcome: str) -> ApiRequest:
     """``PATCH /v1/calls/{id}``."""
     path = _path("/v1/calls/{call_id}", call_id=call_id)
-    return _request("PATCH", path, json={"outcome": require_text("outcome", outcome)})
+    return _request("PATCH", path, json=build(CallUpdate, "call", outcome=outcome).body())
 
 
 def list_calls(
@@ -373,12 +424,14 @@ def create_web_call(
     overrides: dict[str, Any] | None = None,
 ) -> ApiRequest:
     """``POST /v1/calls/web``."""
-    body = {
-        "agent_id": require_text("agent_id", agent_id),
-        "variables": optional_json_object("variables", variables),
-        "metadata": optional_json_object("metadata", metadata),
-        "overrides": optional_json_object("overrides", overrides),
-    }
+    body = build(
+        WebCallRequest,
+        "web_call",
+        agent_id=agent_id,
+        variables=variables,
+        metadata=metadata,
+        overrides=overrides,
+    )
     return _create("/v1/calls/web", body)
 
 
@@ -394,8 +447,9 @@ def list_call_outcomes() -> ApiRequest:
 
 def create_call_outcome(name: str, description: str | None = None) -> ApiRequest:
     """``POST /v1/workspace/call-outcomes``."""
-    body = {"name": require_text("name", name), "description": optional_text("description", description)}
-    return _create(_CALL_OUTCOMES, body)
+    return _create(
+        _CALL_OUTCOMES, build(CallOutcomeDefinition, "call_outcome", name=name, description=description)
+    )
 
 
 def update_call_outcome_definition(
@@ -403,12 +457,8 @@ def update_call_outcome_definition(
 ) -> ApiRequest:
     """``PATCH /v1/workspace/call-outcomes/{id}``; at least one field must change."""
     path = _path(_CALL_OUTCOMES + "/{outcome_id}", outcome_id=outcome_id)
-    body = _compact(
-        {"name": optional_text("name", name), "description": optional_text("description", description)}
-    )
-    if not body:
-        raise OneInboxInputError("call_outcome", "give at least one of name, description to update")
-    return _request("PATCH", path, json=body)
+    body = build(CallOutcomeDefinitionUpdate, "call_outcome", name=name, description=description)
+    return _request("PATCH", path, json=body.body())
 
 
 # Agents
@@ -430,12 +480,7 @@ def get_agent(agent_id: str) -> ApiRequest:
 
 def create_webhook(name: str, url: str, events: list[str]) -> ApiRequest:
     """``POST /v1/webhooks``."""
-    body = {
-        "name": require_text("name", name),
-        "url": require_http_url("url", url),
-        "events": require_string_list("events", events),
-    }
-    return _create("/v1/webhooks", body)
+    return _create("/v1/webhooks", build(WebhookRequest, "webhook", name=name, url=url, events=events))
 
 
 def list_webhooks() -> ApiRequest:
@@ -452,15 +497,8 @@ def update_webhook(
 ) -> ApiRequest:
     """``PATCH /v1/webhooks/{id}``; at least one field must change."""
     path = _path("/v1/webhooks/{webhook_id}", webhook_id=webhook_id)
-    body = {
-        "name": optional_text("name", name),
-        "url": None if url is None else require_http_url("url", url),
-        "events": None if events is None else require_string_list("events", events),
-        "status": optional_text("status", status),
-    }
-    if not _compact(body):
-        raise OneInboxInputError("webhook", "give at least one of name, url, events, status to update")
-    return _request("PATCH", path, json=_compact(body))
+    body = build(WebhookUpdate, "webhook", name=name, url=url, events=events, status=status)
+    return _request("PATCH", path, json=body.body())
 
 
 def delete_webhook(webhook_id: str) -> ApiRequest:

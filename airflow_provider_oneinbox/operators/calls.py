@@ -32,14 +32,7 @@ from airflow_provider_oneinbox.task_errors import (
     airflow_error,
     fail_on_oneinbox_errors,
 )
-from airflow_provider_oneinbox.validation import (
-    optional_json_object,
-    require_e164,
-    require_http_url,
-    require_iso_datetime,
-    require_json_object,
-    require_text,
-)
+from airflow_provider_oneinbox.validation import require_json_object, require_text
 from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
 
 if TYPE_CHECKING:
@@ -283,24 +276,30 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         return self._wait_for_call(context, hook, call_id, call)
 
     def _validated_request(self) -> dict[str, Any]:
-        """The ``create_call`` arguments, checked after templating and before any request."""
+        """
+        The ``create_call`` arguments, checked once after templating and before any request.
+
+        They are the fields of one :class:`~airflow_provider_oneinbox.models.requests.CallRequest`
+        (numbers that can exist, ``scheduled_at`` an ISO 8601 string): what ``_place_call`` sends,
+        with the ``airflow_*`` keys added to ``metadata``.
+        """
+        # At run time, not at DAG parse: the models import pydantic and phonenumbers.
+        from airflow_provider_oneinbox.hooks.api import call_request
+
         try:
-            return {
-                "agent_id": require_text("agent_id", self.agent_id),
-                "to_number": require_e164("to_number", self.to_number),
-                "from_number": require_e164("from_number", self.from_number),
-                "variables": optional_json_object("variables", self.variables),
-                "webhook_url": None
-                if self.webhook_url is None
-                else require_http_url("webhook_url", self.webhook_url),
-                "overrides": optional_json_object("overrides", self.overrides),
-                "scheduled_at": None
-                if self.scheduled_at is None
-                else require_iso_datetime("scheduled_at", self.scheduled_at),
-                "metadata": optional_json_object("metadata", self.metadata),
-            }
+            request = call_request(
+                agent_id=self.agent_id,
+                to_number=self.to_number,
+                from_number=self.from_number,
+                variables=self.variables,
+                webhook_url=self.webhook_url,
+                scheduled_at=self.scheduled_at,
+                metadata=self.metadata,
+                overrides=self.overrides,
+            )
         except OneInboxError as exc:
             raise _refusal(exc, f"Task {self.task_id}: checking the call's arguments") from None
+        return request.arguments()
 
     def _call_metadata(self, ti: Any, key: str, user_metadata: dict[str, Any] | None) -> dict[str, Any]:
         metadata: dict[str, Any] = {

@@ -61,14 +61,26 @@ class OneInboxCreateCredentialOperator(OneInboxBaseOperator):
             mask_secret(self.carrier_api_key)
 
     def execute(self, context: Context) -> str:
+        # At run time, not at DAG parse: the request models import pydantic.
+        from airflow_provider_oneinbox.models.base import build
+        from airflow_provider_oneinbox.models.requests import CredentialRequest
+
         with fail_on_oneinbox_errors(f"Storing the {self.provider} credential {self.name!r}"):
+            # Checked before any request, the reuse search included.
+            body = build(
+                CredentialRequest,
+                "credential",
+                name=self.name,
+                provider=self.provider,
+                api_key=self.carrier_api_key,
+            )
             if self.reuse_existing:
                 for credential in self.hook.list_credentials():
-                    if credential.get("name") == self.name and credential.get("provider") == self.provider:
-                        self.log.info("Reusing OneInbox credential %s (%s)", credential["id"], self.name)
+                    if credential.get("name") == body.name and credential.get("provider") == body.provider:
+                        self.log.info("Reusing OneInbox credential %s (%s)", credential["id"], body.name)
                         return str(credential["id"])
             credential = self.hook.create_credential(
-                name=self.name, provider=self.provider, api_key=self.carrier_api_key
+                name=body.name, provider=body.provider, api_key=self.carrier_api_key
             )
-        self.log.info("Created OneInbox credential %s (%s, %s)", credential["id"], self.name, self.provider)
+        self.log.info("Created OneInbox credential %s (%s, %s)", credential["id"], body.name, body.provider)
         return str(credential["id"])

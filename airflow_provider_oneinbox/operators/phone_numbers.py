@@ -21,7 +21,8 @@ class OneInboxRegisterPhoneNumberOperator(OneInboxBaseOperator):
     (the API answers 409) the existing registration is reused, and reassigned to ``agent_id``
     when it points at another agent.
 
-    :param phone_number: The number in E.164 form, e.g. ``"+14155550123"``. (templated)
+    :param phone_number: The number in E.164 form, e.g. ``"+14155550123"``. A number that cannot
+        exist (checked with ``phonenumbers``) fails the task before any request. (templated)
     :param agent_id: The agent that answers and places calls on this number. (templated)
     :param credential_id: The carrier integration to route through (from
         ``OneInboxCreateCredentialOperator``). (templated)
@@ -56,33 +57,36 @@ class OneInboxRegisterPhoneNumberOperator(OneInboxBaseOperator):
         self.friendly_name = friendly_name
 
     def execute(self, context: Context) -> str:
+        # At run time, not at DAG parse: phonenumbers is imported on first use.
+        from airflow_provider_oneinbox.validation import require_e164
+
         with fail_on_oneinbox_errors(f"Registering {self.phone_number}"):
+            # Checked once, before any request: what is registered is what a 409 is looked up by.
+            phone_number = require_e164("phone_number", self.phone_number)
             try:
                 record = self.hook.register_phone_number(
-                    phone_number=self.phone_number,
+                    phone_number=phone_number,
                     agent_id=self.agent_id,
                     provider=self.provider,
                     credential_id=self.credential_id,
                     friendly_name=self.friendly_name,
                 )
-                self.log.info(
-                    "Registered %s as %s for agent %s", self.phone_number, record["id"], self.agent_id
-                )
+                self.log.info("Registered %s as %s for agent %s", phone_number, record["id"], self.agent_id)
                 return str(record["id"])
             except OneInboxConflictError:
-                existing = self.hook.get_phone_number_by_number(self.phone_number)
+                existing = self.hook.get_phone_number_by_number(phone_number)
                 if existing is None:
                     raise
             if existing.get("agent_id") != self.agent_id:
                 self.hook.update_phone_number(phone_number_id=existing["id"], agent_id=self.agent_id)
                 self.log.info(
                     "%s was registered for agent %s; reassigned it to %s",
-                    self.phone_number,
+                    phone_number,
                     existing.get("agent_id"),
                     self.agent_id,
                 )
             else:
-                self.log.info("%s is already registered for agent %s", self.phone_number, self.agent_id)
+                self.log.info("%s is already registered for agent %s", phone_number, self.agent_id)
         return str(existing["id"])
 
 

@@ -6,11 +6,14 @@ import random
 from collections.abc import Collection
 from typing import Any
 
+from airflow_provider_oneinbox.exceptions import OneInboxInputError
+from airflow_provider_oneinbox.models.phone import normalize_phone_number
+
 #: country -> (calling code, national significant digits after the area code, monthly cost in USD)
 _COUNTRIES: dict[str, tuple[str, int, float]] = {
     "US": ("1", 7, 1.15),
     "CA": ("1", 7, 1.15),
-    "GB": ("44", 7, 1.50),
+    "GB": ("44", 8, 1.50),
     "IE": ("353", 7, 1.75),
     "AU": ("61", 8, 3.00),
     "DE": ("49", 8, 1.75),
@@ -35,6 +38,15 @@ _LOCALITIES = {
 }
 
 
+def _can_exist(number: str) -> bool:
+    """Whether the provider would accept ``number``: a search offers only numbers it could buy."""
+    try:
+        normalize_phone_number("phone_number", number)
+    except OneInboxInputError:
+        return False
+    return True
+
+
 def available_numbers(
     country: str, area_code: str | None, limit: int, exclude: Collection[str] = ()
 ) -> list[dict[str, Any]]:
@@ -56,7 +68,7 @@ def available_numbers(
             break
         subscriber = str(rng.randint(2, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(digits - 1))
         number = f"+{calling_code}{area}{subscriber}"
-        if number in seen or number in exclude:
+        if number in seen or number in exclude or not _can_exist(number):
             continue
         seen.add(number)
         found.append(

@@ -1,17 +1,34 @@
-"""Request bodies, validated by pydantic so errors come out as FastAPI's own 422 shape."""
+"""
+Request bodies the simulator accepts: the provider's own models (:mod:`airflow_provider_oneinbox.models`).
+
+Client and simulator check a body with the same model, so they cannot disagree. The subclasses
+here only narrow what the reference leaves open to what the simulator models (its carriers and
+webhook events, the lengths of outcome names), and errors come out as FastAPI's own 422 shape.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_oneinbox.models.fields import Text
+from airflow_provider_oneinbox.models.requests import (
+    CallOutcomeDefinition,
+    CallOutcomeDefinitionUpdate,
+    CallRequest,
+    CallUpdate,
+    CredentialRequest,
+    InboundRouting,
+    PhoneNumberPurchase,
+    PhoneNumberRegistration,
+    PhoneNumberUpdate,
+    WebCallRequest,
+    WebhookRequest,
+    WebhookUpdate,
+)
 from airflow_provider_oneinbox.simulator.options import SimOptions
 
-E164_PATTERN = r"^\+[1-9]\d{1,14}$"
-PhoneNumber = Annotated[str, Field(pattern=E164_PATTERN)]
-HttpUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
 Provider = Literal["twilio", "telnyx", "plivo", "vonage", "sip"]
 WebhookEvent = Literal[
     "call.started",
@@ -22,18 +39,36 @@ WebhookEvent = Literal[
     "transcript.partial",
     "transcript.final",
 ]
+OutcomeName = Annotated[Text, Field(max_length=100)]
+OutcomeDescription = Annotated[Text, Field(max_length=500)]
+
+__all__ = [
+    "AdvanceIn",
+    "AgentIn",
+    "CallIn",
+    "CallOutcomeIn",
+    "CallOutcomePatch",
+    "ConfigureIn",
+    "CredentialIn",
+    "InboundRouting",
+    "OutcomeIn",
+    "PhoneNumberIn",
+    "PhoneNumberPatch",
+    "PurchaseIn",
+    "WebCallIn",
+    "WebhookIn",
+    "WebhookPatch",
+]
 
 
-class CredentialIn(BaseModel):
-    """``POST /v1/credentials``."""
+class CredentialIn(CredentialRequest):
+    """``POST /v1/credentials``: the carriers the simulator knows."""
 
-    name: str = Field(min_length=1)
-    provider: Provider
-    api_key: str = Field(min_length=1)
+    provider: Provider  # type: ignore[assignment]
 
 
 class AgentIn(BaseModel):
-    """``POST /v1/agents``."""
+    """``POST /v1/agents`` (the simulator's own: the provider does not create agents)."""
 
     name: str = Field(min_length=1)
     first_message: str | None = None
@@ -44,114 +79,59 @@ class AgentIn(BaseModel):
     voice_id: str | None = None
 
 
-class ProviderConfig(BaseModel):
-    """SIP trunk settings of a phone number (the password is never returned)."""
-
-    trunk_address: str | None = None
-    auth_username: str | None = None
-    auth_password: str | None = None
-
-
-class FallbackRouting(BaseModel):
-    """Who answers an inbound call when the number's routing names no agent."""
-
-    agent_id: str | None = None
-
-
-class InboundRouting(BaseModel):
-    """Who answers inbound calls to a number (``POST /v1/phone-numbers/{id}/inbound-routing``)."""
-
-    agent_id: str | None = None
-    fallback: FallbackRouting | None = None
-    voicemail_message: str | None = None
-
-
-class PhoneNumberIn(BaseModel):
+class PhoneNumberIn(PhoneNumberRegistration):
     """``POST /v1/phone-numbers``."""
 
-    phone_number: PhoneNumber
-    friendly_name: str | None = None
-    provider: Provider | None = None
-    agent_id: str | None = None
-    credential_id: str | None = None
-    provider_config: ProviderConfig | None = None
-    inbound_routing: InboundRouting | None = None
+    provider: Provider | None = None  # type: ignore[assignment]
 
 
-class PhoneNumberPatch(BaseModel):
+class PhoneNumberPatch(PhoneNumberUpdate):
     """``PATCH /v1/phone-numbers/{id}``."""
 
-    agent_id: str | None = None
-    friendly_name: str | None = None
+
+class PurchaseIn(PhoneNumberPurchase):
+    """``POST /v1/phone-numbers/purchase``: leave ``phone_number`` out to be assigned one (US by default)."""
 
 
-class PurchaseIn(BaseModel):
-    """``POST /v1/phone-numbers/purchase``: leave ``phone_number`` out to be assigned one."""
-
-    phone_number: PhoneNumber | None = None
-    country: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
-    area_code: str | None = Field(default=None, pattern=r"^\d{1,5}$")
-    agent_id: str | None = None
-    credential_id: str | None = None
-    friendly_name: str | None = None
-
-
-class CallIn(BaseModel):
+class CallIn(CallRequest):
     """``POST /v1/calls``."""
 
-    agent_id: str = Field(min_length=1)
-    to_number: PhoneNumber
-    from_number: PhoneNumber
-    variables: dict[str, Any] | None = None
-    webhook_url: HttpUrl | None = None
-    scheduled_at: datetime | None = None
-    metadata: dict[str, Any] | None = None
-    overrides: dict[str, Any] | None = None
 
-
-class WebCallIn(BaseModel):
+class WebCallIn(WebCallRequest):
     """``POST /v1/calls/web``."""
 
-    agent_id: str = Field(min_length=1)
-    variables: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
 
-
-class CallOutcomeIn(BaseModel):
+class CallOutcomeIn(CallOutcomeDefinition):
     """``POST /v1/workspace/call-outcomes``: a workspace's own outcome."""
 
-    name: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    name: OutcomeName
+    description: OutcomeDescription | None = None
 
 
-class CallOutcomePatch(BaseModel):
+class CallOutcomePatch(CallOutcomeDefinitionUpdate):
     """``PATCH /v1/workspace/call-outcomes/{id}``."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    name: OutcomeName | None = None
+    description: OutcomeDescription | None = None
 
 
-class OutcomeIn(BaseModel):
+class OutcomeIn(CallUpdate):
     """``PATCH /v1/calls/{id}``: the outcome is the only mutable field."""
 
-    outcome: str = Field(min_length=1, max_length=100)
+    outcome: OutcomeName
 
 
-class WebhookIn(BaseModel):
-    """``POST /v1/webhooks``."""
+class WebhookIn(WebhookRequest):
+    """``POST /v1/webhooks``: the events the simulator sends."""
 
-    name: str = Field(min_length=1)
-    url: HttpUrl
-    events: list[WebhookEvent] = Field(min_length=1)
+    events: list[WebhookEvent] = Field(min_length=1)  # type: ignore[assignment]
 
 
-class WebhookPatch(BaseModel):
+class WebhookPatch(WebhookUpdate):
     """``PATCH /v1/webhooks/{id}``."""
 
-    name: str | None = None
-    url: HttpUrl | None = None
-    events: list[WebhookEvent] | None = Field(default=None, min_length=1)
-    status: Literal["active", "disabled"] | None = None
+    events: list[WebhookEvent] | None = Field(default=None, min_length=1)  # type: ignore[assignment]
+    status: Literal["active", "disabled"] | None = None  # type: ignore[assignment]
 
 
 class AdvanceIn(BaseModel):

@@ -4,7 +4,8 @@ The call record as the API returns it, in the shapes the published reference all
 Before post-call processing (during the call, and from its end until ``analysis_delay`` later, or
 forever for a scenario without post-call data) ``messages`` is ``[]``, ``transcript`` is ``null`` and
 ``analysis`` has the unprocessed shape chosen by the ``post_call_shape`` option. The record always
-carries every field of the reference's call schema.
+carries every field of the reference's call schema, and validates as the provider's
+:class:`~airflow_provider_oneinbox.models.call.CallRecord` (the tests check every record served).
 """
 
 from __future__ import annotations
@@ -12,39 +13,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from airflow_provider_oneinbox.models.call import CALL_RECORD_FIELDS
 from airflow_provider_oneinbox.simulator.clock import SimClock
 from airflow_provider_oneinbox.simulator.lifecycle import Call
 from airflow_provider_oneinbox.simulator.options import PostCallShape, TranscriptShape
 
-#: Every field of the reference's call record, in its order.
-CALL_FIELDS: tuple[str, ...] = (
-    "id",
-    "agent_id",
-    "type",
-    "direction",
-    "status",
-    "from_number",
-    "to_number",
-    "scheduled_at",
-    "variables",
-    "metadata",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "end_reason",
-    "transcript",
-    "messages",
-    "analysis",
-    "outcome",
-    "ai_summary",
-    "recording_url",
-    "latency",
-    "cost_cents",
-    "credits_used",
-    "twilio_call_sid",
-    "created_at",
-    "updated_at",
-)
+#: Every field of the reference's call record, in its order: the provider's model of it.
+CALL_FIELDS: tuple[str, ...] = CALL_RECORD_FIELDS
 
 
 def unprocessed_analysis(shape: PostCallShape, outcome: str | None = None) -> dict[str, Any] | None:

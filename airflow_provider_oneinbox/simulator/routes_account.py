@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from airflow_provider_oneinbox.models.fields import AREA_CODE_PATTERN, COUNTRY_CODE_PATTERN
 from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.errors import not_found
 from airflow_provider_oneinbox.simulator.models import (
@@ -100,9 +101,9 @@ def build_account_router(sim: Simulation) -> APIRouter:
 
     @router.get("/phone-numbers/search", tags=["phone-numbers"])
     async def search_numbers(
-        country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")] = "US",
-        area_code: Annotated[str | None, Query(pattern=r"^\d{1,5}$")] = None,
-        limit: Annotated[int, Query(ge=1, le=50)] = 10,
+        country: Annotated[str, Query(pattern=COUNTRY_CODE_PATTERN)] = "US",
+        area_code: Annotated[str | None, Query(pattern=AREA_CODE_PATTERN)] = None,
+        limit: Limit = 10,
         credential_id: str | None = None,
     ) -> Json:
         store.credential(credential_id)
@@ -113,7 +114,7 @@ def build_account_router(sim: Simulation) -> APIRouter:
         with store.lock:
             number = body.phone_number
             if number is None:
-                available = store.search_numbers(body.country, body.area_code, 1)
+                available = store.search_numbers(body.country or "US", body.area_code, 1)
                 if not available:
                     raise HTTPException(status_code=404, detail="No phone numbers available")
                 number = available[0]["phone_number"]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,8 +16,10 @@ from fastapi.responses import JSONResponse
 
 from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.models import CallIn, OutcomeIn, WebCallIn
+from airflow_provider_oneinbox.validation import MAX_PAGE_SIZE, MIN_PAGE_SIZE
 
-Limit = Annotated[int, Query(ge=1, le=100)]
+#: ``limit`` of every list: the bounds the client checks too.
+Limit = Annotated[int, Query(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0)]
 
 
@@ -30,15 +33,16 @@ def build_calls_router(sim: Simulation) -> APIRouter:
 
     @router.post("", status_code=201)
     async def create_call(body: CallIn) -> JSONResponse:
+        fields = body.body()
         call = store.create_call(
             body.agent_id,
             body.to_number,
             body.from_number,
             variables=body.variables,
             metadata=body.metadata,
-            overrides=body.overrides,
+            overrides=fields.get("overrides"),
             webhook_url=body.webhook_url,
-            scheduled_at=body.scheduled_at,
+            scheduled_at=None if body.scheduled_at is None else datetime.fromisoformat(body.scheduled_at),
         )
         sim.webhooks.track(call)
         return JSONResponse(store.render(call), status_code=201)

@@ -42,9 +42,9 @@ def api(sim: OneInboxSimulator, method: str, path: str, **kwargs: Any) -> reques
     return requests.request(method, sim.base_url + path, headers=headers, timeout=10, **kwargs)
 
 
-def create_call(sim: OneInboxSimulator, to_number: str = "+15550001000", **body: Any) -> dict[str, Any]:
+def create_call(sim: OneInboxSimulator, to_number: str = "+14155551000", **body: Any) -> dict[str, Any]:
     """``POST /v1/calls`` from ``agt_sales``; the created record (asserts the 201)."""
-    payload = {"agent_id": "agt_sales", "to_number": to_number, "from_number": "+15557770000", **body}
+    payload = {"agent_id": "agt_sales", "to_number": to_number, "from_number": "+14157770000", **body}
     response = api(sim, "POST", "/v1/calls", json=payload)
     assert response.status_code == 201, response.text
     return response.json()
