@@ -38,7 +38,7 @@ class LostAfterThePostOnABusyAgent(OneInboxPlaceCallOperator):
         if self.try_number == 2:
             with OneInboxHook() as hook:
                 for i in range({BUSY}):
-                    to = f"+1415555{{i:04d}}02"
+                    to = f"+1415{{300 + i // 100}}{{i % 100:02d}}02"
                     hook.create_call(agent_id="{AGENT}", to_number=to, from_number="{FROM}")
         return super().execute(context)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 #: Top-level modules the simulator imports that a production install need not have.
-SIMULATOR_MODULES = ("fastapi", "pydantic", "uvicorn", "httpx", "trustme")
+SIMULATOR_MODULES = ("fastapi", "uvicorn", "httpx", "trustme")
 INSTALL_COMMAND = "pip install 'airflow-provider-oneinbox[simulator]'"
 
 
