@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oneinbox.results import build_call_result
+from airflow_provider_oneinbox.rules.events import CallWaitEvent
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 from airflow_provider_oneinbox.wait_rules import CallWatch
@@ -96,7 +97,7 @@ def deciding_records(
     seen: dict[str, dict[str, Any]] = {} if into is None else into
     observe = CallWatch.observe
 
-    def recording_observe(self: CallWatch, call: dict[str, Any]) -> dict[str, Any] | None:
+    def recording_observe(self: CallWatch, call: dict[str, Any]) -> CallWaitEvent | None:
         event = observe(self, call)
         if event is not None:
             seen[self.call_id] = call
