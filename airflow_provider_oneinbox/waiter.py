@@ -271,7 +271,8 @@ class CallWaiter:
         Poll the call once (a sensor's poke); once it has ended, wait here for its analysis.
 
         Nothing but this waiter survives between pokes of one run (and nothing between
-        reschedules), so the error budget counts failures within the run's pokes.
+        reschedules), so the error budget counts failures within the run's pokes. After a failed
+        poll, pokes skip their request until the wait's backoff has passed.
 
         :param context: The task context.
         :param call_id: The call.
@@ -281,6 +282,14 @@ class CallWaiter:
         if self._poke_watch is None or self._poke_watch.call_id != call_id:
             self._poke_watch = self.watch(call_id, deadline=None)
         watch, hook = self._poke_watch, self.poll_hook
+        if time.monotonic() < watch.retry_at:
+            # Backing off after failed polls (or a 429's Retry-After): this poke does not ask.
+            self.log.info(
+                "OneInbox call %s: backing off, next poll in %.1fs.",
+                call_id,
+                watch.retry_at - time.monotonic(),
+            )
+            return False, None
         event: CallWaitEvent | None
         try:
             event = watch.observe(hook.get_call(call_id))

@@ -213,6 +213,8 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     operator_extra_links = (OneInboxCallLink(),)
     ui_color = "#dff4f0"
 
+    #: How this operator waits for its call (a subclass may wait differently).
+    waiter_class: type[CallWaiter] = CallWaiter
     #: The earliest time this task instance's call can have been placed (set by ``execute``).
     _search_since: datetime
     #: Whether this try's create failed before anything reached the API (set by ``_place_call``).
@@ -279,7 +281,9 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     def waiter(self) -> CallWaiter:
         """This task run's waiter (made on first use, for this very task object)."""
         if self._waiter is None or self._waiter.task is not self:
-            self._waiter = CallWaiter(self, self.wait_policy, failures_as_results=self.failures_as_results)
+            self._waiter = self.waiter_class(
+                self, self.wait_policy, failures_as_results=self.failures_as_results
+            )
         return self._waiter
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
