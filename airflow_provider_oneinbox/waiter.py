@@ -19,14 +19,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.links.oneinbox import CALL_ID_XCOM_KEY, CALL_URL_XCOM_KEY
-from airflow_provider_oneinbox.rules.events import (
-    CallSucceeded,
-    CallTimedOut,
-    CallWaitEvent,
-    CallWaitFailed,
-    MalformedEventError,
-    event_from_payload,
-)
 from airflow_provider_oneinbox.rules.results import build_call_result, post_call_data_ready
 from airflow_provider_oneinbox.rules.status import OneInboxCallStatus
 from airflow_provider_oneinbox.task_errors import (
@@ -40,6 +32,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+    from airflow_provider_oneinbox.rules.events import CallWaitEvent
     from airflow_provider_oneinbox.rules.policy import WaitPolicy
     from airflow_provider_oneinbox.rules.watch import CallWatch
 
@@ -310,6 +303,8 @@ class CallWaiter:
         :param context: The task context.
         :param payload: The trigger's event payload.
         """
+        from airflow_provider_oneinbox.rules.events import MalformedEventError, event_from_payload
+
         try:
             event = event_from_payload(payload)
         except MalformedEventError as exc:
@@ -327,6 +322,9 @@ class CallWaiter:
         :param record: The ended call's record, if the wait has it (a wait in the worker); else a
             success reads it once with ``GET /v1/calls/{id}``.
         """
+        # Not needed to parse a DAG file: the events' module loads when a wait ends.
+        from airflow_provider_oneinbox.rules.events import CallSucceeded, CallTimedOut, CallWaitFailed
+
         call_id = event.call_id
         if isinstance(event, CallSucceeded):
             analysis_missing = event.analysis_missing
