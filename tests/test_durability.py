@@ -400,6 +400,19 @@ def test_a_real_triggerer_restarted_mid_call_resumes_the_wait(
 # -- 5. a mapped campaign where tries fail after the POST and are retried --------------------------
 
 FLAKY_WORKERS = '''
+from airflow_provider_oneinbox.waiting import CallWaiter
+
+
+class FlakyWaiter(CallWaiter):
+    def finish_success(self, context, call, *, analysis_missing):
+        # Every wait ends here, deferred or not (a fast call may already be over before deferring).
+        result = super().finish_success(context, call, analysis_missing=analysis_missing)
+        ti = context["ti"]
+        if ti.try_number == 1 and ti.map_index % 5 == 3:
+            raise RuntimeError("worker lost after the call ended")
+        return result
+
+
 class FlakyWorker(OneInboxPlaceCallOperator):
     """
     Try 1 of some map indexes fails after its call was placed: right after the POST (index % 5 == 1,
@@ -417,13 +430,7 @@ class FlakyWorker(OneInboxPlaceCallOperator):
             raise RuntimeError("worker lost right after the call was placed")
         return call
 
-    def _finish_success(self, context, call, *, analysis_missing):
-        # Every wait ends here, deferred or not (a fast call may already be over before deferring).
-        result = super()._finish_success(context, call, analysis_missing=analysis_missing)
-        ti = context["ti"]
-        if ti.try_number == 1 and ti.map_index % 5 == 3:
-            raise RuntimeError("worker lost after the call ended")
-        return result
+    waiter_class = FlakyWaiter
 '''
 
 

@@ -214,10 +214,12 @@ def test_a_transient_failure_once_the_deadline_has_passed_is_a_timeout_not_an_er
     # Past the deadline, a failure that would exhaust max_consecutive_errors=0 ends as the deadline does.
     event = watch.observe_error(OneInboxServerError("503 from the last poll"))
     assert event is not None
-    assert (event["status"], event["call_status"]) == ("timeout", "in_progress")
+    assert (event.status, event.to_payload()["call_status"]) == ("timeout", "in_progress")
     # Before the deadline the same failure is an error event, as before.
     watch.deadline = time.time() + 60
-    assert watch.observe_error(OneInboxServerError("503"))["status"] == "error"  # type: ignore[index]
+    error = watch.observe_error(OneInboxServerError("503"))
+    assert error is not None
+    assert error.status == "error"
 
 
 def test_a_call_ended_before_a_dripping_poll_hit_the_deadline_succeeds_without_its_analysis() -> None:
@@ -231,7 +233,7 @@ def test_a_call_ended_before_a_dripping_poll_hit_the_deadline_succeeds_without_i
     )
     assert watch.observe({"id": CALL_ID, "status": "completed", "end_reason": "user_hangup"}) is None
     time.sleep(0.1)
-    assert watch.deadline_event() == {
+    assert watch.deadline_event().to_payload() == {
         "status": "success",
         "call_id": CALL_ID,
         "call_status": "completed",

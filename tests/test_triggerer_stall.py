@@ -373,7 +373,7 @@ def test_a_wait_ending_with_a_call_someone_else_hung_up_warns(
     ti = SimpleNamespace(xcom_push=lambda **kwargs: None)
 
     with caplog.at_level(logging.WARNING):
-        result = sensor._finish_success({"ti": ti}, call, analysis_missing=False)  # type: ignore[typeddict-item]
+        result = sensor.waiter.finish_success({"ti": ti}, call, analysis_missing=False)  # type: ignore[typeddict-item]
 
     captured = capsys.readouterr()
     logs = captured.out + captured.err + caplog.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from configparser import ConfigParser
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,31 @@ from airflow_provider_oneinbox.hooks.settings import DEFAULT_CONN_ID
 if TYPE_CHECKING:
     # The hook (requests, tenacity) is imported when a task runs, not when a DAG file is parsed.
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
+
+#: The environment variable that sets Airflow's ``[operators] default_deferrable``.
+DEFAULT_DEFERRABLE_ENV = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"
+
+
+def default_deferrable() -> bool:
+    """
+    Whether a OneInbox wait defers when its ``deferrable`` argument is not given.
+
+    The deployment's ``[operators] default_deferrable`` when it sets it (environment variable
+    ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE`` or ``airflow.cfg``), as ASF operators do; else
+    ``True``, this provider's own default (Airflow's built-in ``False`` is not read as a choice:
+    a wait for a phone call holds a worker slot for minutes). Read when an operator is created.
+    """
+    # Airflow's config always answers, with its built-in default when nothing is set: only the
+    # environment and the config file's own sections (defaults live apart) say it was set.
+    from airflow.providers.common.compat.sdk import conf
+
+    explicit = os.environ.get(DEFAULT_DEFERRABLE_ENV) is not None or ConfigParser.has_option(
+        conf, "operators", "default_deferrable"
+    )
+    if not explicit:
+        return True
+    return conf.getboolean("operators", "default_deferrable", fallback=True)
 
 
 class OneInboxBaseOperator(BaseOperator):

@@ -24,8 +24,9 @@ from airflow_provider_oneinbox.ledger import (
 from airflow_provider_oneinbox.ledger import may_have_placed as _may_have_placed
 from airflow_provider_oneinbox.ledger import may_have_sent as _may_have_sent
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
-from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
-from airflow_provider_oneinbox.results import not_placed_result
+from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator, default_deferrable
+from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS, WaitPolicy
+from airflow_provider_oneinbox.rules.results import not_placed_result
 from airflow_provider_oneinbox.task_errors import (
     AirflowException,
     AirflowFailException,
@@ -33,7 +34,7 @@ from airflow_provider_oneinbox.task_errors import (
     fail_on_oneinbox_errors,
 )
 from airflow_provider_oneinbox.validation import require_json_object, require_text
-from airflow_provider_oneinbox.waiting import OneInboxCallWaitMixin
+from airflow_provider_oneinbox.waiting import CallWaiter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -72,7 +73,7 @@ def _refusal(exc: OneInboxError, action: str) -> AirflowException:
     return error
 
 
-class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
+class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     """
     Place an outbound OneInbox call, at most once per task instance, and optionally wait for it.
 
@@ -122,6 +123,9 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     :param oneinbox_conn_id: Airflow connection to the OneInbox API.
     :param wait_for_completion: Wait for the call to end and return its result instead of its id.
     :param deferrable: Wait in the triggerer (frees the worker slot) rather than polling here.
+        Not given: the deployment's ``[operators] default_deferrable`` if it sets one
+        (``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE`` or ``airflow.cfg``), else ``True`` (see
+        :func:`~airflow_provider_oneinbox.operators._base.default_deferrable`).
     :param poll_interval: Seconds between two status polls while waiting (> 0).
     :param timeout: Seconds to wait for the call (>= ``poll_interval``); ``execution_timeout``
         also bounds the wait, deferred or not.
@@ -132,7 +136,9 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     :param hang_up_on_timeout: Hang up a call still running when ``timeout`` passes (the task
         then fails without retries either way).
     :param hang_up_on_kill: Hang up a call being awaited when the task is killed.
-    :param max_consecutive_errors: Transient API failures in a row tolerated while waiting.
+    :param max_consecutive_errors: Failed polls in a row with a transient error (429, 5xx,
+        network) tolerated while waiting; each poll is one request, its pauses doubling from
+        ``poll_interval`` (at least a 429's ``Retry-After``, at most 300 s).
     :param reattach_search_limit: At most this many of the agent's calls are read when searching
         for the call an earlier try placed (100 per request); a search that reaches it without
         covering the window fails the try rather than dialling. 0 disables the search: a retry
@@ -164,6 +170,8 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
     operator_extra_links = (OneInboxCallLink(),)
     ui_color = "#dff4f0"
 
+    #: How this operator waits for its call (a subclass may wait differently).
+    waiter_class: type[CallWaiter] = CallWaiter
     #: This task instance's placed call ledger (set by ``execute``).
     _ledger: PlacedCallLedger
     #: Whether this try's create failed before anything reached the API (set by ``_place_call``).
@@ -182,7 +190,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         scheduled_at: str | datetime | None = None,
         oneinbox_conn_id: str = "oneinbox_default",
         wait_for_completion: bool = False,
-        deferrable: bool = True,
+        deferrable: bool | None = None,
         poll_interval: float | timedelta = 10,
         timeout: float | timedelta = 3600,
         analysis_grace_period: float = 60,
@@ -190,7 +198,7 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         skip_on_outcomes: Collection[str] = (),
         hang_up_on_timeout: bool = True,
         hang_up_on_kill: bool = True,
-        max_consecutive_errors: int = 5,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         reattach_search_limit: int = 5000,
         shared_polling: bool = True,
         failures_as_results: bool = False,
@@ -207,13 +215,13 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
         self.overrides = overrides
         self.scheduled_at = scheduled_at
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
         if isinstance(reattach_search_limit, bool) or not isinstance(reattach_search_limit, int):
             raise ValueError(f"reattach_search_limit must be an int >= 0, got {reattach_search_limit!r}.")
         if reattach_search_limit < 0:
             raise ValueError(f"reattach_search_limit must be >= 0, got {reattach_search_limit}.")
         self.reattach_search_limit = reattach_search_limit
-        self._init_waiting(
+        self.wait_policy = WaitPolicy.of(
             poll_interval=poll_interval,
             timeout=timeout,
             analysis_grace_period=analysis_grace_period,
@@ -224,6 +232,31 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
             max_consecutive_errors=max_consecutive_errors,
             shared_polling=shared_polling,
         )
+        self._waiter: CallWaiter | None = None
+
+    @property
+    def waiter(self) -> CallWaiter:
+        """This task run's waiter (made on first use, for this very task object)."""
+        if self._waiter is None or self._waiter.task is not self:
+            self._waiter = self.waiter_class(
+                self, self.wait_policy, failures_as_results=self.failures_as_results
+            )
+        return self._waiter
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """
+        Resume after the trigger fired: validate its event and finish the task.
+
+        :param context: The task context.
+        :param event: The trigger's event (see
+            :class:`~airflow_provider_oneinbox.triggers.calls.OneInboxCallTrigger`).
+        """
+        return self.waiter.complete(context, event)
+
+    def on_kill(self) -> None:
+        """Hang up the call awaited when the task is killed (unless ``hang_up_on_kill=False``)."""
+        if self._waiter is not None:
+            self._waiter.on_kill()
 
     def execute(self, context: Context) -> Any:
         """Find or place this task instance's call, save and push its id and link, then return or wait."""
@@ -270,10 +303,10 @@ class OneInboxPlaceCallOperator(OneInboxCallWaitMixin):
                 raise
         call_id = str(call["id"])
         self._save_call_id(store, call_id)
-        self._push_call_ref(context, hook, call_id)
+        self.waiter.push_call_ref(context, call_id)
         if not self.wait_for_completion:
             return call_id
-        return self._wait_for_call(context, hook, call_id, call)
+        return self.waiter.wait(context, call_id, call, deferrable=self.deferrable)
 
     def _validated_request(self) -> dict[str, Any]:
         """

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
-from airflow_provider_oneinbox.results import post_call_data_ready
-from airflow_provider_oneinbox.wait_rules import MAX_ERROR_BACKOFF_SECONDS, CallWatch, error_backoff
+from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS
+from airflow_provider_oneinbox.rules.results import post_call_data_ready
+from airflow_provider_oneinbox.rules.watch import MAX_ERROR_BACKOFF_SECONDS, CallWatch, error_backoff
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+    from airflow_provider_oneinbox.rules.events import CallWaitEvent
 
 __all__ = ["MAX_ERROR_BACKOFF_SECONDS", "CallWatch", "OneInboxCallTrigger", "error_backoff"]
 
@@ -70,13 +72,14 @@ class OneInboxCallTrigger(BaseTrigger):
     that it carries it. Otherwise, and whenever the list cannot answer for this call, the
     trigger reads ``GET /v1/calls/{id}`` itself.
 
-    All requests go through one HTTP session for the life of the wait. Request budget per wait:
-    at most one GET of its own per ``poll_interval`` while the call runs, at most
-    ``analysis_grace_period / poll_interval + 1`` more once it has ended, and at most
-    ``max_consecutive_errors + 1`` failed polls in a row (each backing off, honouring
-    ``Retry-After``), plus whatever retries the connection's ``max_retries`` allows inside the
-    hook. A status the API does not document (e.g. ``ringing``) counts as still running and is
-    logged once.
+    All requests go through one HTTP session for the life of the wait (shared with every wait of
+    the connection in the triggerer). Request budget per wait: at most one GET of its own per
+    ``poll_interval`` while the call runs, at most ``analysis_grace_period / poll_interval + 1``
+    more once it has ended, and at most ``max_consecutive_errors + 1`` failed polls in a row,
+    each one request: the hook polling has its retries off (whatever the connection's
+    ``max_retries``), so the wait alone owns the error budget and the backoff (doubling from
+    ``poll_interval``, at least a 429's ``Retry-After``, at most 300 s). A status the API does not
+    document (e.g. ``ringing``) counts as still running and is logged once.
 
     :meth:`cleanup` runs on every exit, including triggerer restarts, so it never touches the
     call; :meth:`on_kill` (Airflow 3.3+) hangs it up only once it has read that the task instance
@@ -108,7 +111,7 @@ class OneInboxCallTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         deadline: float | None = None,
         analysis_grace_period: float = 60.0,
-        max_consecutive_errors: int = 5,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         hang_up_on_kill: bool = True,
         first_poll_delay: float = 0.0,
         agent_id: str | None = None,
@@ -149,26 +152,31 @@ class OneInboxCallTrigger(BaseTrigger):
         from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
         watch = self._watch()
+        event: CallWaitEvent
         try:
-            async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
+            # Retries off: the watch owns the wait's error budget and its backoff.
+            async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id, max_retries=0) as hook:
                 if self.first_poll_delay > 0:
                     await asyncio.sleep(watch.first_delay(self.first_poll_delay))
-                event = await self._wait_shared(hook, watch) if self.shared_polling else None
-                if event is None:
-                    event = await self._wait_alone(hook, watch, check_first=not self.shared_polling)
+                shared = await self._wait_shared(hook, watch) if self.shared_polling else None
+                event = (
+                    shared
+                    if shared is not None
+                    else await self._wait_alone(hook, watch, check_first=not self.shared_polling)
+                )
         except OneInboxError as exc:  # raised opening the session, e.g. an unusable connection
             event = watch.error_event(exc, permanent=not exc.transient)
         except Exception as exc:
             # E.g. the connection does not exist yet: fixable, so a retry of the task may succeed.
             self.log.exception("Unexpected error while waiting for OneInbox call %s", self.call_id)
             event = watch.error_event(exc, permanent=False)
-        yield TriggerEvent(event)
+        yield TriggerEvent(event.to_payload())
 
-    async def _check(self, hook: OneInboxAsyncHook, watch: CallWatch) -> dict[str, Any] | None:
+    async def _check(self, hook: OneInboxAsyncHook, watch: CallWatch) -> CallWaitEvent | None:
         """
         Read the call once; the final event, or ``None`` to go on.
 
-        The read (the hook's retries included) may not outlast the deadline: the hook gives up
+        The read may not outlast the deadline: the hook gives up
         just after it (a transient error, which then ends the wait as the deadline says), and
         should it not, the read is abandoned :data:`DEADLINE_BACKSTOP_SECONDS` later.
         """
@@ -193,7 +201,7 @@ class OneInboxCallTrigger(BaseTrigger):
 
     async def _wait_alone(
         self, hook: OneInboxAsyncHook, watch: CallWatch, *, check_first: bool
-    ) -> dict[str, Any]:
+    ) -> CallWaitEvent:
         """Poll ``GET /v1/calls/{id}`` until the wait ends; return its event."""
         event = await self._check(hook, watch) if check_first else None
         while event is None:
@@ -203,7 +211,7 @@ class OneInboxCallTrigger(BaseTrigger):
                 event = await self._check(hook, watch)
         return event
 
-    async def _wait_shared(self, hook: OneInboxAsyncHook, watch: CallWatch) -> dict[str, Any] | None:
+    async def _wait_shared(self, hook: OneInboxAsyncHook, watch: CallWatch) -> CallWaitEvent | None:
         """
         Wait through the agent's shared poller while the call runs.
 

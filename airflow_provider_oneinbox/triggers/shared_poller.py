@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks.responses import next_cursor
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
-from airflow_provider_oneinbox.results import analysis_of, normalize_messages, post_call_data_ready
-from airflow_provider_oneinbox.status import OneInboxCallStatus
-from airflow_provider_oneinbox.wait_rules import error_backoff
+from airflow_provider_oneinbox.rules.results import analysis_of, normalize_messages, post_call_data_ready
+from airflow_provider_oneinbox.rules.status import OneInboxCallStatus
+from airflow_provider_oneinbox.rules.watch import error_backoff
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
@@ -45,10 +45,13 @@ if TYPE_CHECKING:
 MIN_SHARED_CALLS = 4
 #: Largest page the API serves.
 MAX_PAGE_SIZE = 100
-#: Failed list rounds in a row (transient errors) after which the poller steps aside.
-MAX_LIST_FAILURES = 3
-#: Smallest page asked for (pages are twice the number of calls waited for, within these bounds).
-MIN_PAGE_SIZE = 10
+#: Failed list rounds in a row (transient errors) after which the poller steps aside. A round's
+#: requests are not retried by the hook (the poller owns the backoff between rounds), so this
+#: counts single failed requests: at a 10 s interval, about 150 s of failures (10 + 20 + 40 + 80).
+MAX_LIST_FAILURES = 5
+#: The smallest page a poll round asks for: a round asks for twice as many calls as are waited
+#: for, at least this many, at most :data:`MAX_PAGE_SIZE` (not the API's minimum ``limit``, which is 1).
+MIN_ROUND_PAGE_SIZE = 10
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +181,7 @@ class AgentCallPoller:
         """
         Whether a sighting will still come: rounds are running (a late one is busy retrying).
 
-        Every request of a round is bounded by the connection's timeouts and retries.
+        Every request of a round is bounded by the connection's timeout (it is not retried).
         """
         return not self.broken and self._task is not None and not self._task.done()
 
@@ -217,7 +220,8 @@ class AgentCallPoller:
         from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
         try:
-            async with OneInboxAsyncHook(oneinbox_conn_id=self.conn_id) as hook:
+            # Retries off, as for the waits (same settings, so the same pooled session).
+            async with OneInboxAsyncHook(oneinbox_conn_id=self.conn_id, max_retries=0) as hook:
                 next_round = time.monotonic() + self.poll_interval
                 while self.seats:
                     await asyncio.sleep(max(next_round - time.monotonic(), 0.0))
@@ -267,7 +271,7 @@ class AgentCallPoller:
 
     async def _scan(self, hook: OneInboxAsyncHook, watched: dict[str, list[Seat]]) -> None:
         """Page through the agent's calls, delivering (and removing from ``watched``) each one seen."""
-        page_size = min(MAX_PAGE_SIZE, max(2 * len(watched), MIN_PAGE_SIZE))
+        page_size = min(MAX_PAGE_SIZE, max(2 * len(watched), MIN_ROUND_PAGE_SIZE))
         cursor: str | None = None
         for _ in range(2 * math.ceil(len(watched) / page_size) + 1):
             page = await hook.list_calls_cursor(agent_id=self.agent_id, limit=page_size, cursor=cursor)
@@ -347,3 +351,12 @@ def watching(settings: OneInboxSettings, agent_id: str, poll_interval: float, ca
 def active_pollers() -> list[AgentCallPoller]:
     """The pollers of the running loop (for tests and benchmarks)."""
     return list(_POLLERS.get(asyncio.get_running_loop(), {}).values())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MIN_PAGE_SIZE":  # its old name, which read like the API's minimum page size
+        import warnings
+
+        warnings.warn("MIN_PAGE_SIZE is now MIN_ROUND_PAGE_SIZE.", DeprecationWarning, stacklevel=2)
+        return MIN_ROUND_PAGE_SIZE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_oneinbox.rules.events import CallWaitEvent
+from airflow_provider_oneinbox.rules.watch import CallWatch
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
-from airflow_provider_oneinbox.wait_rules import CallWatch
 
 
 def run(trigger: OneInboxCallTrigger) -> list[dict[str, Any]]:
@@ -68,7 +69,7 @@ def deciding_records(
     seen: dict[str, dict[str, Any]] = {} if into is None else into
     observe = CallWatch.observe
 
-    def recording_observe(self: CallWatch, call: dict[str, Any]) -> dict[str, Any] | None:
+    def recording_observe(self: CallWatch, call: dict[str, Any]) -> CallWaitEvent | None:
         event = observe(self, call)
         if event is not None:
             seen[self.call_id] = call
