@@ -15,13 +15,13 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_oneinbox import __version__
 from airflow_provider_oneinbox.exceptions import OneInboxConfigError
+from airflow_provider_oneinbox.hooks import DEFAULT_CONN_ID as DEFAULT_CONN_ID  # its public path before
 from airflow_provider_oneinbox.hooks.headers import header_value_problem
 from airflow_provider_oneinbox.validation import require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-DEFAULT_CONN_ID = "oneinbox_default"
 DEFAULT_BASE_URL = "https://api.oneinbox.ai"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_oneinbox.hooks.settings import DEFAULT_CONN_ID
+from airflow_provider_oneinbox.hooks import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     # The hook (requests, tenacity) is imported when a task runs, not when a DAG file is parsed.

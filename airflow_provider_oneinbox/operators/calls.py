@@ -13,16 +13,6 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxTransportError,
     OneInboxValidationError,
 )
-from airflow_provider_oneinbox.ledger import (
-    IDEMPOTENCY_METADATA_KEY,
-    STATE_STORE_ATTEMPT_KEY,
-    STATE_STORE_CALL_ID_KEY,
-    PlacedCallLedger,
-    call_idempotency_key,
-    earliest_attempt,
-)
-from airflow_provider_oneinbox.ledger import may_have_placed as _may_have_placed
-from airflow_provider_oneinbox.ledger import may_have_sent as _may_have_sent
 from airflow_provider_oneinbox.links.oneinbox import OneInboxCallLink
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator, default_deferrable
 from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS, WaitPolicy
@@ -34,12 +24,19 @@ from airflow_provider_oneinbox.task_errors import (
     fail_on_oneinbox_errors,
 )
 from airflow_provider_oneinbox.validation import require_json_object, require_text
-from airflow_provider_oneinbox.waiting import CallWaiter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+    from airflow_provider_oneinbox.ledger import (
+        IDEMPOTENCY_METADATA_KEY,
+        STATE_STORE_ATTEMPT_KEY,
+        STATE_STORE_CALL_ID_KEY,
+        PlacedCallLedger,
+        call_idempotency_key,
+    )
+    from airflow_provider_oneinbox.waiter import CallWaiter
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
@@ -49,6 +46,20 @@ __all__ = [
     "OneInboxStopCallOperator",
     "call_idempotency_key",
 ]
+
+#: Names kept importable from here; they live in :mod:`airflow_provider_oneinbox.ledger`, which is
+#: loaded when a task runs, not when a DAG file is parsed.
+_LEDGER_NAMES = frozenset(
+    {"IDEMPOTENCY_METADATA_KEY", "STATE_STORE_ATTEMPT_KEY", "STATE_STORE_CALL_ID_KEY", "call_idempotency_key"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LEDGER_NAMES:
+        from airflow_provider_oneinbox import ledger
+
+        return getattr(ledger, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CallNotPlaced(AirflowFailException):
@@ -170,8 +181,9 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     operator_extra_links = (OneInboxCallLink(),)
     ui_color = "#dff4f0"
 
-    #: How this operator waits for its call (a subclass may wait differently).
-    waiter_class: type[CallWaiter] = CallWaiter
+    #: How this operator waits for its call: a :class:`~airflow_provider_oneinbox.waiting.CallWaiter`
+    #: subclass to wait differently; ``None`` for ``CallWaiter`` itself (imported when a task runs).
+    waiter_class: type[CallWaiter] | None = None
     #: This task instance's placed call ledger (set by ``execute``).
     _ledger: PlacedCallLedger
     #: Whether this try's create failed before anything reached the API (set by ``_place_call``).
@@ -238,9 +250,10 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     def waiter(self) -> CallWaiter:
         """This task run's waiter (made on first use, for this very task object)."""
         if self._waiter is None or self._waiter.task is not self:
-            self._waiter = self.waiter_class(
-                self, self.wait_policy, failures_as_results=self.failures_as_results
-            )
+            from airflow_provider_oneinbox.waiter import CallWaiter
+
+            waiter_class = self.waiter_class or CallWaiter
+            self._waiter = waiter_class(self, self.wait_policy, failures_as_results=self.failures_as_results)
         return self._waiter
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -272,11 +285,13 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
         request = self._validated_request()
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
-        key = call_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
+        from airflow_provider_oneinbox import ledger as ledgers  # when a task runs, not at DAG parse
+
+        key = ledgers.call_idempotency_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
         metadata = self._call_metadata(ti, key, request.pop("metadata"))
         hook = self.hook
         store = context.get("task_state_store")
-        self._ledger = ledger = PlacedCallLedger(
+        self._ledger = ledger = ledgers.PlacedCallLedger(
             hook,
             store,
             key=key,
@@ -298,7 +313,7 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
             try:
                 call = self._place_call(hook, request, metadata, key)
             except AirflowException:
-                if self._create_never_sent and not _may_have_sent(attempt):
+                if self._create_never_sent and not ledgers.may_have_sent(attempt):
                     self._mark_attempt(store, key, attempt, sent=False)
                 raise
         call_id = str(call["id"])
@@ -335,6 +350,8 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
         return request.arguments()
 
     def _call_metadata(self, ti: Any, key: str, user_metadata: dict[str, Any] | None) -> dict[str, Any]:
+        from airflow_provider_oneinbox.ledger import IDEMPOTENCY_METADATA_KEY
+
         metadata: dict[str, Any] = {
             "airflow_dag_id": ti.dag_id,
             "airflow_run_id": ti.run_id,
@@ -365,6 +382,8 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     @staticmethod
     def _earliest_attempt(context: Context, attempt: Any) -> datetime:
         """The earliest time this task instance can have placed its call: :func:`earliest_attempt`."""
+        from airflow_provider_oneinbox.ledger import earliest_attempt
+
         return earliest_attempt(attempt, context.get("dag_run"), context["ti"])
 
     def _find_placed_call(
@@ -385,13 +404,15 @@ class OneInboxPlaceCallOperator(OneInboxBaseOperator):
     def _place_call(
         self, hook: OneInboxHook, request: dict[str, Any], metadata: dict[str, Any], key: str
     ) -> dict[str, Any]:
+        from airflow_provider_oneinbox.ledger import may_have_placed
+
         arguments = {**request, "metadata": metadata}
         self._create_never_sent = False
         try:
             call = hook.create_call(**arguments, idempotency_key=key)
         except OneInboxError as exc:
             self._create_never_sent = isinstance(exc, OneInboxTransportError) and not exc.request_sent
-            if not _may_have_placed(exc):
+            if not may_have_placed(exc):
                 raise _refusal(exc, f"Placing the call to {request['to_number']}") from None
             return self._find_uncertain_call(hook, request, key, str(exc))
         if not call.get("id"):

@@ -18,10 +18,11 @@ from airflow_provider_oneinbox.task_errors import (
     airflow_error,
 )
 from airflow_provider_oneinbox.validation import require_text
-from airflow_provider_oneinbox.waiting import CallWaiter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_oneinbox.waiter import CallWaiter
 
 
 class OneInboxCallSensor(OneInboxBaseOperator, BaseSensorOperator):
@@ -155,6 +156,8 @@ class OneInboxCallSensor(OneInboxBaseOperator, BaseSensorOperator):
     def waiter(self) -> CallWaiter:
         """This task run's waiter (made on first use, for this very task object)."""
         if self._waiter is None or self._waiter.task is not self:
+            from airflow_provider_oneinbox.waiter import CallWaiter  # when a task runs, not at DAG parse
+
             self._waiter = CallWaiter(self, self.wait_policy, timeout_exception=AirflowSensorTimeout)
         return self._waiter
 
