@@ -32,7 +32,7 @@ OPERATIONS: dict[str, str] = {
     "tls_connection": "aiohttp session + TCP connect + TLS handshake + 1 GET (shared SSL context), held open",
     "hook_enter": "OneInboxAsyncHook: async with + first get_call, held open (what each trigger does once)",
     "poll_raw": "GET /v1/calls/{id} + json.loads with plain aiohttp on a keep-alive connection",
-    "poll_hook": "OneInboxAsyncHook.get_call on a keep-alive connection (tenacity, decoding, errors)",
+    "poll_hook": "OneInboxAsyncHook.get_call on a keep-alive connection (retry loop, decoding, errors)",
     "idle_portal": "a task with the triggerer's greenback portal, sleeping (the triggerer's own cost)",
 }
 

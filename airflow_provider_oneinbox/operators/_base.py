@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_oneinbox.hooks import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
-    # The hook (requests, tenacity) is imported when a task runs, not when a DAG file is parsed.
+    # The hook (requests) is imported when a task runs, not when a DAG file is parsed.
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 
 
