@@ -33,6 +33,8 @@ Options (:class:`SimOptions`; constructor kwargs, :meth:`OneInboxSimulator.confi
                             ``agt_support`` and ``agt_survey`` in both styles.
   max_calls_per_day         daily quota of ``POST /v1/calls`` (00:00 UTC, simulated clock); None: unlimited
   quota_refusal_status      429 (default, ``Retry-After`` until the reset) or 403 past the quota
+  max_calls_per_second      creates accepted per rolling simulated second, workspace-wide; None: off
+  max_concurrent_calls      live calls (queued, initiated, in progress) per agent; None: off
   inbound_calls_per_minute  inbound calls per registered number per simulated minute (default 0: off)
 
 Scenarios (see :data:`SCENARIOS`) are chosen by the last two digits of ``to_number`` (for inbound calls,
@@ -62,6 +64,9 @@ Assumptions beyond the reference (each named where it is implemented):
   makes a second call); 409 for a number already registered;
 - a create past the daily quota is refused with 429 (or 403, switchable) and
   ``{"detail": ..., "code": "DAILY_CALL_LIMIT_REACHED"}``; unlimited usage reports ``null`` limits;
+- a create past ``max_concurrent_calls`` or ``max_calls_per_second`` is refused with 429,
+  ``Retry-After`` and ``code`` ``CONCURRENCY_LIMIT_REACHED`` or ``RATE_LIMITED``, creating nothing;
+  ``GET /_sim/stats`` (``limits``) records the peaks of live calls and of creates per 1 s and 60 s;
 - an unknown ``overrides.tts.voice_id`` (or agent ``voice_id``) is 400 with ``code: VOICE_NOT_FOUND``;
   the known voices are :data:`~.seed.KNOWN_VOICE_IDS`;
 - a failed call (scenario 04) is still summarised by the post-call pipeline, outcome null;

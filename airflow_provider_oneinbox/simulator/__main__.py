@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed CA")
     shapes = parser.add_argument_group(
-        "shapes, ids, quota and inbound traffic (defaults follow the reference)"
+        "shapes, ids, quota, limits and inbound traffic (defaults follow the reference)"
     )
     shapes.add_argument(
         "--post-call-shape",
@@ -87,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[429, 403],
         default=429,
         help="status of a create past the quota, code DAILY_CALL_LIMIT_REACHED (default: %(default)s)",
+    )
+    shapes.add_argument(
+        "--max-calls-per-second",
+        type=int,
+        default=None,
+        help="POST /v1/calls accepted per rolling simulated second, workspace-wide; past it 429 "
+        "RATE_LIMITED with Retry-After (default: off)",
+    )
+    shapes.add_argument(
+        "--max-concurrent-calls",
+        type=int,
+        default=None,
+        help="live calls per agent; a create past it gets 429 CONCURRENCY_LIMIT_REACHED with "
+        "Retry-After (default: off)",
     )
     shapes.add_argument(
         "--inbound-per-minute",
@@ -179,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         id_style=args.id_style,
         max_calls_per_day=args.max_calls_per_day,
         quota_refusal_status=args.quota_status,
+        max_calls_per_second=args.max_calls_per_second,
+        max_concurrent_calls=args.max_concurrent_calls,
         inbound_calls_per_minute=args.inbound_per_minute,
     )
     done = threading.Event()

@@ -82,6 +82,7 @@ class Simulation:
     def stats(self) -> dict[str, Any]:
         """The ``GET /_sim/stats`` document."""
         active = self.store.active_calls()
+        limits = self.store.limits_record()
         with self.store.lock:
             by_to = dict(self.store.calls_created_by_to)
             inbound = sum(1 for call in self.store.call_list if call.type == "inbound")
@@ -94,6 +95,7 @@ class Simulation:
             "faults_injected": dict(self.faults.counts),
             "inbound_calls": inbound,
             "active_calls": active,
+            "limits": limits,
             "sim_time": self.clock.iso(self.clock.now()),
             "speed": self.clock.speed,
             "analysis_delay": self.store.analysis_delay,

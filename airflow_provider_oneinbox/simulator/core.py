@@ -36,6 +36,10 @@ class OneInboxSimulator:
     :param id_style: ``uuid`` (default; a malformed path id gets a 422) or ``prefixed`` (``call_...``).
     :param max_calls_per_day: Daily quota of ``POST /v1/calls``; ``None`` (default): unlimited.
     :param quota_refusal_status: 429 (default, with ``Retry-After``) or 403 past the quota.
+    :param max_calls_per_second: ``POST /v1/calls`` accepted per rolling simulated second, workspace-wide;
+        past it 429 ``RATE_LIMITED`` with ``Retry-After``. ``None`` (default): off.
+    :param max_concurrent_calls: Live calls per agent; past it 429 ``CONCURRENCY_LIMIT_REACHED`` with
+        ``Retry-After``. ``None`` (default): off.
     :param inbound_calls_per_minute: Inbound calls per registered number per simulated minute (0: off).
 
     Every option (see :class:`~.options.SimOptions`) can be changed with :meth:`configure`;
@@ -57,6 +61,8 @@ class OneInboxSimulator:
         id_style: IdStyle = "uuid",
         max_calls_per_day: int | None = None,
         quota_refusal_status: int = 429,
+        max_calls_per_second: int | None = None,
+        max_concurrent_calls: int | None = None,
         inbound_calls_per_minute: float = 0.0,
     ) -> None:
         options = {
@@ -65,6 +71,8 @@ class OneInboxSimulator:
             "id_style": id_style,
             "max_calls_per_day": max_calls_per_day,
             "quota_refusal_status": quota_refusal_status,
+            "max_calls_per_second": max_calls_per_second,
+            "max_concurrent_calls": max_concurrent_calls,
             "inbound_calls_per_minute": inbound_calls_per_minute,
         }
         self._sim = Simulation(
@@ -197,6 +205,18 @@ class OneInboxSimulator:
     def stats(self) -> dict[str, Any]:
         """The ``GET /_sim/stats`` document."""
         return self._sim.stats()
+
+    def limits_record(self) -> dict[str, Any]:
+        """
+        What the pacing and concurrency limits saw (``limits`` in ``GET /_sim/stats``); accepted calls only.
+
+        ``live_calls`` (now), ``peak_live_calls`` (workspace-wide) and ``peak_live_calls_by_agent``: the
+        most calls live at once (every call type); ``peak_creates_per_second`` and
+        ``peak_creates_per_minute``: the most ``POST /v1/calls`` accepted in any rolling 1 s and 60 s
+        (simulated); ``refusals_by_code``: creates refused for ``RATE_LIMITED``,
+        ``CONCURRENCY_LIMIT_REACHED`` or ``DAILY_CALL_LIMIT_REACHED``. :meth:`reset` zeroes it.
+        """
+        return self._sim.store.limits_record()
 
     def calls_created(self, to_number: str | None = None) -> int:
         """How many calls ``POST /v1/calls`` created (to ``to_number``, if given)."""

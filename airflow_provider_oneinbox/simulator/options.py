@@ -1,5 +1,6 @@
 """
-The simulator's behaviour switches: how records look, how ids look, the daily quota, inbound traffic.
+The simulator's behaviour switches: how records look, how ids look, the daily quota, pacing and
+concurrency limits, inbound traffic.
 
 Where the published API reference allows several shapes, each one is an option here, and the
 default is the shape the reference describes most directly.
@@ -33,6 +34,10 @@ class SimOptions(BaseModel):
     :param max_calls_per_day: Daily quota of ``POST /v1/calls`` (reset 00:00 UTC, simulated clock);
         ``None``: unlimited.
     :param quota_refusal_status: Status of a create past the quota, 429 (with ``Retry-After``) or 403.
+    :param max_calls_per_second: ``POST /v1/calls`` accepted in any rolling simulated second,
+        workspace-wide (a carrier's calls per second); past it 429 ``RATE_LIMITED``. ``None``: off.
+    :param max_concurrent_calls: Live calls (queued, initiated, in progress) per agent; a create past it
+        is refused with 429 ``CONCURRENCY_LIMIT_REACHED``. ``None``: off. See :mod:`.limits`.
     :param inbound_calls_per_minute: Inbound calls each registered number receives per simulated
         minute (0: none).
     """
@@ -44,6 +49,8 @@ class SimOptions(BaseModel):
     id_style: IdStyle = "uuid"
     max_calls_per_day: int | None = Field(default=None, ge=0)
     quota_refusal_status: Literal[429, 403] = 429
+    max_calls_per_second: int | None = Field(default=None, ge=1)
+    max_concurrent_calls: int | None = Field(default=None, ge=1)
     inbound_calls_per_minute: float = Field(default=0.0, ge=0.0, le=600.0)
 
     def merged(self, changes: dict[str, Any]) -> SimOptions:

@@ -2,7 +2,8 @@
 ``/v1/calls``: create, read, list (offset and cursor), stop, PATCH outcome, web calls.
 
 ``POST /v1/calls`` may be refused with the daily quota's status and ``code: DAILY_CALL_LIMIT_REACHED``
-(see :mod:`.usage`), or 400 ``code: VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``.
+(see :mod:`.usage`), 429 ``code: CONCURRENCY_LIMIT_REACHED`` or ``RATE_LIMITED`` (see :mod:`.limits`),
+or 400 ``code: VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from airflow_provider_oneinbox.simulator.errors import ApiError, not_found
 from airflow_provider_oneinbox.simulator.ids import check_path_id, new_id
 from airflow_provider_oneinbox.simulator.inbound import InboundSchedule, caller_number
 from airflow_provider_oneinbox.simulator.lifecycle import TERMINAL, Call
+from airflow_provider_oneinbox.simulator.limits import LimitTracker
 from airflow_provider_oneinbox.simulator.listing import cursor_page, offset_page
 from airflow_provider_oneinbox.simulator.numbers import NumberRegistry
 from airflow_provider_oneinbox.simulator.options import SimOptions
@@ -42,6 +43,7 @@ class Store(NumberRegistry):
         self.options = options or SimOptions()
         self.lock = threading.RLock()
         self.inbound = InboundSchedule()
+        self.limits = LimitTracker()
         #: Called with each inbound call as it is created (the webhook dispatcher tracks them).
         self.inbound_listeners: list[Callable[[Call], None]] = []
         self.clear()
@@ -65,6 +67,7 @@ class Store(NumberRegistry):
             self.calls_created_by_to: Counter[str] = Counter()
             self.outbound_by_day: Counter[date] = Counter()
             self.inbound.clear()
+            self.limits.clear()
             self._seq = 0
 
     def set_options(self, options: SimOptions) -> None:
@@ -144,8 +147,9 @@ class Store(NumberRegistry):
         """
         Create a call; its whole future is fixed by its scenario.
 
-        404 for an unknown agent, 400 ``VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``,
-        the quota refusal for an outbound call past ``max_calls_per_day``.
+        404 for an unknown agent, 400 ``VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``;
+        for an outbound call, the quota refusal past ``max_calls_per_day``, then the concurrency and
+        pacing refusals of :mod:`.limits` (a refused create creates nothing and consumes no quota).
         """
         with self.lock:
             agent = self.agent(agent_id)
@@ -155,12 +159,14 @@ class Store(NumberRegistry):
                 self.materialise_inbound()
             now = self.clock.now() if created is None else created
             if call_type == "outbound":
-                refusal = quota_error(
-                    self.options, self.outbound_by_day[today(self.clock, now)], self.clock, now
-                )
+                day = today(self.clock, now)
+                refusal = quota_error(self.options, self.outbound_by_day[day], self.clock, now)
+                if refusal is None:
+                    refusal = self.limits.refusal(self.options, agent_id, now)
                 if refusal is not None:
+                    self.limits.refused(refusal)
                     raise refusal
-                self.outbound_by_day[today(self.clock, now)] += 1
+                self.outbound_by_day[day] += 1
             start, scheduled_iso = now, None
             if scheduled_at is not None:
                 if scheduled_at.tzinfo is None:
@@ -192,6 +198,7 @@ class Store(NumberRegistry):
             self.calls[call.id] = call
             self.call_list.append(call)
             self.calls_by_agent.setdefault(agent_id, []).append(call)
+            self.limits.accepted(call, now, outbound=call_type == "outbound")
             if call_type == "outbound" and to_number:
                 self.calls_created_by_to[to_number] += 1
             return call
@@ -227,6 +234,7 @@ class Store(NumberRegistry):
             if now >= call.end:
                 return False
             call.stopped_at = now
+            self.limits.stopped(call)
             return True
 
     def set_outcome(self, call: Call, outcome: str) -> None:
@@ -273,6 +281,12 @@ class Store(NumberRegistry):
             now = self.clock.now()
             made = self.outbound_by_day[today(self.clock, now)]
             return usage_document(self.options, made, self.call_list, self.clock, now)
+
+    def limits_record(self) -> dict[str, Any]:
+        """The pacing and concurrency record (see :meth:`.limits.LimitTracker.record`)."""
+        with self.lock:
+            self.materialise_inbound()
+            return self.limits.record(self.clock.now())
 
     def is_terminal(self, call: Call) -> bool:
         """Whether the call has ended."""
