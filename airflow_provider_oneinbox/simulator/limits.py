@@ -145,7 +145,7 @@ class LimitTracker:
         return {
             "live_calls": self.live.count,
             "peak_live_calls": self.live.peak,
-            "peak_live_calls_by_agent": {a: live.peak for a, live in self.live_by_agent.items()},
+            "peak_live_calls_by_agent": {a: live.peak for a, live in self.live_by_agent.items() if live.peak},
             **self.peaks,
             "refusals_by_code": dict(self.refusals),
         }
