@@ -112,6 +112,10 @@ class CampaignLedger:
         self._page_of: dict[str, int] = {}
         self._dirty: set[int] = set()
         self._head_written = 0
+        #: Whether the head was read: without it, any write could hide the pages it counts.
+        self._writable = True
+        #: Pages the head counts that could not be read: never written, never given new keys.
+        self._unreadable: set[int] = set()
 
     def _get(self, name: str) -> tuple[bool, Any]:
         assert self.store is not None
@@ -131,18 +135,23 @@ class CampaignLedger:
         A page that cannot be read, or that the head counts and the store lacks, leaves the ledger
         incomplete: every key it does not know is then searched for rather than taken as new.
         """
-        self._pages, self._page_of, self._dirty = [], {}, set()
+        self._pages, self._page_of, self._dirty, self._unreadable = [], {}, set(), set()
         self.complete = self.store is None
+        self._writable = True
         if self.store is None:
             return True
         ok, head = self._get(CAMPAIGN_STORE_HEAD_KEY)
         count = head.get("pages") if isinstance(head, dict) else 0 if head is None else None
         if not ok or not isinstance(count, int) or count < 0:
+            # Writing now would start a new head over pages it cannot see: record nothing, dial nothing.
+            self._writable = False
             return False
         complete = True
         for index in range(count):
             ok, page = self._get(f"{CAMPAIGN_STORE_HEAD_KEY}_{index}")
-            complete = complete and ok and isinstance(page, dict)
+            if not (ok and isinstance(page, dict)):
+                complete = False
+                self._unreadable.add(index)
             self._pages.append(page if isinstance(page, dict) else {})
             for key in self._pages[-1]:
                 self._page_of[key] = index
@@ -162,7 +171,8 @@ class CampaignLedger:
     def _put(self, key: str, value: dict[str, Any]) -> None:
         index = self._page_of.get(key)
         if index is None:
-            if not self._pages or len(self._pages[-1]) >= self.page_size:
+            last = len(self._pages) - 1
+            if not self._pages or last in self._unreadable or len(self._pages[-1]) >= self.page_size:
                 self._pages.append({})
             index = self._page_of[key] = len(self._pages) - 1
         self._pages[index][key] = value
@@ -172,6 +182,9 @@ class CampaignLedger:
         """Write the dirty pages, then the head if it counts too few; whether all was written."""
         if self.store is None:
             return True
+        if not self._writable:
+            self.log.warning("The call ledger's head could not be read; recording nothing (not dialling).")
+            return False
         for index in sorted(self._dirty):
             try:
                 self.store.set(f"{CAMPAIGN_STORE_HEAD_KEY}_{index}", self._pages[index])
