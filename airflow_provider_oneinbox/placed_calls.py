@@ -68,9 +68,11 @@ def parse_created_at(value: Any) -> datetime | None:
     return parsed
 
 
-def _key_of(call: dict[str, Any]) -> Any:
+def _key_of(call: dict[str, Any]) -> str | None:
+    """The idempotency key a listed call carries; ``None`` if its metadata holds none (or no string)."""
     metadata = call.get("metadata")
-    return metadata.get(IDEMPOTENCY_METADATA_KEY) if isinstance(metadata, dict) else None
+    key = metadata.get(IDEMPOTENCY_METADATA_KEY) if isinstance(metadata, dict) else None
+    return key if isinstance(key, str) else None
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,9 @@ def search_placed_calls(
     page that mixes older and newer calls does not end it). Those three are conclusive. It
     also ends, inconclusively, after ``max_calls`` calls, after ``time_budget`` seconds, on a
     cursor it has already followed, or on an empty page that says more follow. Errors of the
-    list requests (after the connection's retries) propagate. If two calls carry one key, the
-    newest is kept.
+    list requests (after the connection's retries) propagate, unless they end the walk's time:
+    a page cut off by ``time_budget`` ends the walk inconclusively, like the budget itself. If two
+    calls carry one key, the newest is kept.
 
     :param hook: The hook that lists the calls.
     :param agent_id: The agent the calls were placed with.
@@ -118,6 +121,7 @@ def search_placed_calls(
     :param max_calls: At most this many calls are read (> 0).
     :param time_budget: At most this many seconds are spent.
     """
+    from airflow_provider_oneinbox.exceptions import OneInboxError
     from airflow_provider_oneinbox.hooks.responses import next_cursor
 
     wanted = set(keys)
@@ -131,7 +135,19 @@ def search_placed_calls(
     examined = 0
     while True:
         limit = max(1, min(SEARCH_PAGE_SIZE, max_calls - examined))
-        page = hook.list_calls_cursor(agent_id=agent_id, limit=limit, cursor=cursor)
+        try:
+            # Each page, its retries included, gets only what is left of the walk's time.
+            page = hook.list_calls_cursor(
+                agent_id=agent_id,
+                limit=limit,
+                cursor=cursor,
+                timeout=max(deadline - time.monotonic(), 0.05),
+            )
+        except OneInboxError:
+            if time.monotonic() < deadline:
+                raise
+            reason = f"it ran out of time ({time_budget:.0f}s) after {examined} calls"
+            return MultiSearchOutcome(found, conclusive=False, reason=reason, examined=examined)
         items = [item for item in page.get("items") or () if isinstance(item, dict)]
         examined += len(items)
         for item in items:

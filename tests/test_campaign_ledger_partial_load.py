@@ -62,7 +62,7 @@ def test_an_unread_page_is_never_written_and_new_keys_go_to_a_new_page(sim: Any)
                 raise RuntimeError("the API server did not answer")
             return original_get(name, default)
 
-        store.get = failing_last_page  # type: ignore[method-assign]
+        store.get = failing_last_page  # type: ignore[method-assign,assignment]
         assert again.load() is False
         assert again.begin(["new"]) is True
     assert store.values[f"{CAMPAIGN_STORE_HEAD_KEY}_2"] == last_page

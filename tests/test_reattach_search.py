@@ -143,3 +143,21 @@ def test_the_time_budget_ends_an_endless_honest_looking_walk(monkeypatch: pytest
     assert (found.call, found.conclusive) == (None, False)
     assert "out of time" in found.reason
     assert 1 <= len(server.requests(path=CURSOR_PATH)) < 1000
+
+
+def test_a_page_that_stalls_past_the_time_budget_ends_the_walk_inconclusively(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    def stalled(seen: Seen) -> Reply:
+        time.sleep(3.0)
+        return Reply(200, {"items": agent_calls(100), "next_cursor": "c1", "has_more": True})
+
+    with loopback_connection(monkeypatch, {("GET", CURSOR_PATH): stalled}):
+        started = time.monotonic()
+        found = search(NOW - timedelta(hours=1), time_budget=0.5)
+        took = time.monotonic() - started
+    assert (found.call, found.conclusive) == (None, False)
+    assert "out of time" in found.reason
+    assert took < 2.5  # the stalled page is cut at the budget, not read to its end (3 s)
