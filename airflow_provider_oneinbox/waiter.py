@@ -47,6 +47,8 @@ __all__ = [
 #: XCom keys pushed when a wait ends with the call's record.
 TRANSCRIPT_XCOM_KEY = "transcript"
 ANALYSIS_XCOM_KEY = "analysis"
+#: Bound on a worker-side hang-up, retries included: a kill must not outlast Airflow's grace period.
+HANG_UP_TIMEOUT_SECONDS = 30.0
 
 
 class WaitingTask(Protocol):
@@ -413,7 +415,7 @@ class CallWaiter:
         if not self.policy.hang_up_on_timeout:
             return "The call was left running (hang_up_on_timeout=False)."
         try:
-            record = self.task.hook.stop_call(call_id)
+            record = self.task.hook.stop_call(call_id, timeout=HANG_UP_TIMEOUT_SECONDS)
         except OneInboxError as exc:
             self.log.warning("Could not hang up call %s: %s", call_id, exc)
             return f"Hanging up the call failed: {exc}"
@@ -433,7 +435,7 @@ class CallWaiter:
             from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 
             with OneInboxHook(oneinbox_conn_id=self.task.oneinbox_conn_id) as hook:
-                hook.stop_call(call_id)
+                hook.stop_call(call_id, timeout=HANG_UP_TIMEOUT_SECONDS)
             self.log.info("Task killed; hung up OneInbox call %s.", call_id)
         except Exception as exc:
             self.log.warning("Task killed; could not hang up OneInbox call %s: %s", call_id, exc)

@@ -172,6 +172,23 @@ def test_body_secrets_never_leak_from_any_error_shape(monkeypatch: pytest.Monkey
     _assert_clean(texts, (*SECRETS, sip_password))
 
 
+def test_a_sip_password_given_as_a_model_is_redacted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``provider_config`` may be a ProviderConfig rather than a dict: its password is a secret too."""
+    from airflow_provider_oneinbox.models.requests import ProviderConfig
+
+    sip_password = "sip_pass_model_91a2b3"
+    replies = _echoes(sip_password)
+    texts: list[str] = []
+    with loopback_connection(monkeypatch, {("POST", "/v1/phone-numbers"): replies}):
+        hook = OneInboxHook()
+        config = ProviderConfig(trunk_address="sip.example", auth_password=sip_password)
+        for _ in replies:
+            with pytest.raises(OneInboxError) as info:
+                hook.register_phone_number("+14155550199", provider_config=config)  # type: ignore[arg-type]
+            texts.extend(_texts_of(info.value))
+    _assert_clean(texts, (sip_password,))
+
+
 #: Keys pasted wrong, and the problem each error must name.
 BAD_KEYS = {
     "oi_sk_first_half\noi_sk_second_half": "contains a line break: paste it on one line",

@@ -207,8 +207,6 @@ def register_phone_number(
     inbound_routing: dict[str, Any] | None = None,
 ) -> ApiRequest:
     """``POST /v1/phone-numbers``; see ``OneInboxHook.register_phone_number``."""
-    sip_password = provider_config.get("auth_password") if isinstance(provider_config, dict) else None
-    secrets = _secret_values(sip_password)
     body = build(
         PhoneNumberRegistration,
         "phone_number",
@@ -220,7 +218,12 @@ def register_phone_number(
         provider_config=provider_config,
         inbound_routing=inbound_routing,
     )
-    return _create("/v1/phone-numbers", body, secrets=secrets)
+    # From the checked body: ``provider_config`` may be given as a dict or as a ProviderConfig.
+    config = body.provider_config
+    sip_password = (
+        config.get("auth_password") if isinstance(config, dict) else getattr(config, "auth_password", None)
+    )
+    return _create("/v1/phone-numbers", body, secrets=_secret_values(sip_password))
 
 
 def update_phone_number(phone_number_id: str, agent_id: str) -> ApiRequest:
