@@ -246,6 +246,23 @@ def test_a_line_longer_than_the_bound_fails_without_reading_the_rest() -> None:
     assert path.largest_read <= MAX_LINE_CHARS + 1
 
 
+def test_a_quoted_field_spanning_many_lines_is_bounded_as_one_record(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    many_lines = "\n" * (MAX_LINE_CHARS // 2)
+    path.write_text(f'to_number,note,other\n+14155550100,"{many_lines}","{many_lines}"\n', encoding="utf-8")
+    with pytest.raises(OneInboxInputError, match=f"spans more than {MAX_LINE_CHARS} characters"):
+        load_contacts(path)
+
+
+def test_a_crlf_line_of_the_largest_length_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.jsonl"
+    record = '{"to_number": "+14155550100"}'
+    padded = record[:-1] + " " * (MAX_LINE_CHARS - len(record)) + "}"  # JSON allows the spaces
+    assert len(padded) == MAX_LINE_CHARS
+    path.write_bytes((padded + "\r\n").encode())
+    assert [c.to_number for c in load_contacts(path).contacts] == ["+14155550100"]
+
+
 def test_a_file_is_read_one_bounded_line_at_a_time(tmp_path: Path) -> None:
     text = write_contacts_csv(tmp_path / "c.csv", 2000).read_text(encoding="utf-8")
     path = CountingPath("contacts.csv", text)

@@ -151,7 +151,7 @@ def _bounded_lines(stream: Any, name: str) -> Iterator[tuple[int, str]]:
         if not line:
             return
         number += 1
-        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+        if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
             raise _fail(
                 f"line {number} of {name!r} is longer than {MAX_LINE_CHARS} characters; "
                 "is it a CSV or JSON Lines file with one contact per line?"
@@ -195,11 +195,25 @@ def _csv_header(row: list[str], name: str) -> list[str]:
 
 
 def _csv_records(lines: Iterator[tuple[int, str]], name: str) -> Iterator[SourceRecord]:
-    numbered = (line for _, line in lines)
-    reader = csv.reader(numbered, strict=True)
+    # Lines are bounded one by one, but a quoted field may span lines: bound a record's whole text too.
+    record_chars = 0
+
+    def bounded_records() -> Iterator[str]:
+        nonlocal record_chars
+        for _, line in lines:
+            record_chars += len(line)
+            if record_chars > MAX_LINE_CHARS:
+                raise _fail(
+                    f"a record of {name!r} ending at line {reader.line_num + 1} spans more than "
+                    f"{MAX_LINE_CHARS} characters (an unclosed quote?); one contact per line"
+                )
+            yield line
+
+    reader = csv.reader(bounded_records(), strict=True)
     header: list[str] | None = None
     try:
         for row in reader:
+            record_chars = 0
             if not any(cell.strip() for cell in row):
                 continue
             if header is None:
