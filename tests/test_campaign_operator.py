@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import task_xcoms
+from tests.conftest import task_xcoms, use_simulator
 from tests.helpers.dags import write_dag
 
 if TYPE_CHECKING:
@@ -104,3 +104,101 @@ def test_quota_policy_fail_places_no_call_when_the_quota_is_short(
 
     assert dag_run.state == "failed"
     assert sim.calls_created() == 0
+
+
+def test_a_concurrency_refusal_waits_for_a_slot_and_never_calls_anyone_twice(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path
+) -> None:
+    # The agent takes fewer calls than the campaign was told: the API refuses with 429, creating nothing.
+    sim.configure(max_concurrent_calls=1)
+    contacts = [{"to_number": number} for number in NUMBERS[3:]]
+    results = tmp_path / "results.jsonl"
+    dag_run = run(load_dag, campaign(contacts, results, "max_concurrent_calls=3, calls_per_minute=600"))
+
+    assert dag_run.state == "success"
+    assert {number: sim.calls_created(number) for number in NUMBERS[3:]} == dict.fromkeys(NUMBERS[3:], 1)
+    record = sim.limits_record()
+    assert record["refusals_by_code"].get("CONCURRENCY_LIMIT_REACHED", 0) >= 1, record
+    assert record["peak_live_calls_by_agent"]["agt_sales"] == 1
+    assert [row["status"] for row in rows(results)] == ["completed"] * 3
+
+
+CRASH_ONCE = (
+    PRELUDE
+    + '''
+
+class CrashOnce(OneInboxCampaignOperator):
+    """Dies (as a worker would) on its first try once two contacts are called."""
+
+    def _build(self, context):
+        runner = super()._build(context)
+        if context["ti"].try_number == 1:
+            place = runner._place
+
+            def crashing(state, now):
+                if sum(1 for s in runner.states if s.call_ids) >= 2:
+                    raise RuntimeError("worker died mid-campaign")
+                return place(state, now)
+
+            runner._place = crashing
+        return runner
+'''
+)
+
+
+def test_a_retry_after_a_crash_reattaches_to_the_calls_placed_and_calls_the_rest(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retry paces from the last recorded attempt plus the create's timeout: keep that short.
+    use_simulator(sim, monkeypatch, timeout=2)
+    contacts = [{"to_number": number} for number in NUMBERS[3:]]
+    results = tmp_path / "results.jsonl"
+    body = campaign(contacts, results, "max_concurrent_calls=3, retries=1, retry_delay=timedelta(0)")
+    dag_run = write_dag(load_dag, body.replace("OneInboxCampaignOperator(", "CrashOnce("), CRASH_ONCE).test()
+
+    assert dag_run.state == "success"
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "campaign"]
+    assert ti.try_number == 2
+    assert {number: sim.calls_created(number) for number in NUMBERS[3:]} == dict.fromkeys(NUMBERS[3:], 1)
+    written = rows(results)
+    assert [row["attempts"] for row in written] == [1, 1, 1]
+    assert [row["status"] for row in written] == ["completed"] * 3
+
+
+def test_a_quota_refusal_pauses_dialling_and_the_deadline_reports_the_rest_as_quota(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim.configure(max_calls_per_day=2)
+    contacts = [{"to_number": number} for number in NUMBERS[2:]]
+    results = tmp_path / "results.jsonl"
+    body = campaign(
+        contacts, results, 'max_concurrent_calls=4, quota_policy="fit", deadline=timedelta(seconds=4)'
+    )
+    dag_run = run(load_dag, body)
+
+    assert dag_run.state == "success"
+    assert sim.calls_created() == 2
+    written = rows(results)
+    assert [row["status"] for row in written] == ["completed", "completed", "not_called", "not_called"]
+    assert [row["reason"] for row in written[2:]] == ["daily quota", "daily quota"]
+
+
+def test_contacts_outside_their_calling_hours_until_the_deadline_are_not_called(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    closed_today = [day for day in range(7) if day != datetime.now(UTC).weekday()]
+    contacts = [{"to_number": NUMBERS[4], "timezone": "UTC"}]
+    results = tmp_path / "results.jsonl"
+    body = campaign(
+        contacts,
+        results,
+        f'calling_hours=("00:00", "23:59"), calling_days={closed_today!r}, deadline=timedelta(seconds=2)',
+    )
+    dag_run = run(load_dag, body)
+
+    assert dag_run.state == "success"
+    assert sim.calls_created() == 0
+    (row,) = rows(results)
+    assert (row["status"], row["reason"]) == ("not_called", "outside calling hours until the deadline")

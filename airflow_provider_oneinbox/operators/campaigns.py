@@ -170,7 +170,10 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         )  # fmt: skip
         runner.analysis_grace = timedelta(seconds=self.analysis_grace_period)
         retry = (ti.try_number or 1) > 1 or self.oneinbox_resumed
-        runner.rebuild(search_unrecorded=retry or store is None, slack=timedelta(seconds=30))
+        # Pace from the latest recorded attempt plus the create's timeout: the call may have started
+        # that much after its record (see docs/campaigns.md, "Pacing after restarts").
+        slack = timedelta(seconds=create_hook.settings.timeout)
+        runner.rebuild(search_unrecorded=retry or store is None, slack=slack)
         self._check_quota(runner)
         self.log.info("Campaign: %d contacts, %d rejected.", len(book.contacts), len(book.rejected))
         return runner
