@@ -68,7 +68,7 @@ def test_a_paced_campaign_calls_each_contact_once_per_attempt_and_writes_rows_in
     assert [row["attempts"] for row in written] == [1, 2, 1, 1, 1, 1]
     assert all(len(row["call_ids"]) == row["attempts"] for row in written)
     assert written[0]["outcome"] == "Appointment Booked"
-    assert written[1]["outcome"] == "Not Connected"
+    assert written[1]["outcome"] == "Not Connected", written[1]
     assert written[2]["outcome"] == "Voicemail"
     assert summary["contacts"] == 6
     assert summary["calls"] == 7
@@ -202,3 +202,30 @@ def test_contacts_outside_their_calling_hours_until_the_deadline_are_not_called(
     assert sim.calls_created() == 0
     (row,) = rows(results)
     assert (row["status"], row["reason"]) == ("not_called", "outside calling hours until the deadline")
+
+
+def test_a_deferrable_campaign_waits_in_the_triggerer_and_resumes_a_few_times(
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path, task_runs: list[Any]
+) -> None:
+    # Two contacts at once, then nothing but the calls' ends (and a redial 3 s later) to wait for.
+    contacts = [{"key": f"c{i}", "to_number": number} for i, number in enumerate(NUMBERS[:3])]
+    results = tmp_path / "results.jsonl"
+    body = campaign(
+        contacts,
+        results,
+        "max_concurrent_calls=3, calls_per_minute=600, deferrable=True, min_defer_seconds=0.5, "
+        'redial_outcomes=["Not Connected"], max_attempts=2, redial_after=3',
+    )
+    dag_run = run(load_dag, body)
+
+    assert dag_run.state == "success"
+    assert {number: sim.calls_created(number) for number in NUMBERS[:3]} == {
+        NUMBERS[0]: 1,
+        NUMBERS[1]: 2,
+        NUMBERS[2]: 1,
+    }
+    written = rows(results)
+    assert [row["attempts"] for row in written] == [1, 2, 1]
+    assert [row["outcome"] for row in written] == ["Appointment Booked", "Not Connected", "Voicemail"]
+    # It deferred at least once (more than one task run), and resumed far fewer times than calls x polls.
+    assert 2 <= len(task_runs) <= 8, len(task_runs)

@@ -109,6 +109,8 @@ class CampaignRunner:
         self.zones: dict[int, Any] = {}
         #: How long an ended call's outcome is awaited before it is settled without one.
         self.analysis_grace = ANALYSIS_GRACE
+        #: Calls the campaign trigger saw ended and waited for: settled without waiting again.
+        self.settle_now: set[str] = set()
 
     # Keys and the ledger
 
@@ -249,6 +251,7 @@ class CampaignRunner:
             call = found
         self.ledger.record_calls({key: str(call["id"])})
         state.attempts, state.live, state.due, state.last = attempt, str(call["id"]), None, call
+        state.seen_ended = None  # the grace for the outcome is per call, not per contact
         state.call_ids.append(str(call["id"]))
         return True
 
@@ -303,17 +306,31 @@ class CampaignRunner:
             status == COMPLETED
             and not post_call_data_ready(call)
             and now - state.seen_ended < self.analysis_grace
+            and state.live not in self.settle_now
         ):
             return  # the outcome (what a redial depends on) arrives after the end
         state.live = None
         outcome = (call.get("analysis") or {}).get("outcome")
-        # The API's clock may run ahead of ours (the simulator's does): never redial from a future end.
-        ended_at = min(parse_created_at(call.get("ended_at")) or now, now)
+        ended_at = self._ended_at(state, call, now)
         due = self.redial.next_attempt_at(state.attempts, str(status), outcome, ended_at)
         if due is None:
             state.final = self._result(state, str(status), None)
         else:
             state.due = due
+
+    def _ended_at(self, state: ContactState, call: dict[str, Any], now: datetime) -> datetime:
+        """
+        When the call ended, on OUR clock, the same on every resume: the ledger's record of the
+        attempt (written before the POST) plus the call's length by the API's own clock. The API's
+        ``ended_at`` alone may be skewed (the simulator's clock runs ahead); ``now`` alone moves on
+        every resume, so a redial computed from it would never fall due.
+        """
+        entry = self.ledger.entry(self.key(state, state.attempts)) or {}
+        began = parse_created_at(entry.get("at"))
+        created, ended = parse_created_at(call.get("created_at")), parse_created_at(call.get("ended_at"))
+        if began is None or created is None or ended is None or ended < created:
+            return now  # Airflow 3.1 (no store): a resume restarts the redial delay
+        return began + (ended - created)
 
     # Progress and results
 
@@ -321,18 +338,27 @@ class CampaignRunner:
         """Whether every contact is final."""
         return all(s.final is not None for s in self.states)
 
-    def next_wake(self, now: datetime, poll_every: timedelta) -> datetime:
-        """When something may next change: the trigger's firing time, the worker's sleep."""
+    def next_wake(self, now: datetime, poll_every: timedelta | None) -> datetime:
+        """
+        When something may next change, calls ending aside unless ``poll_every`` is given.
+
+        :param now: The current time.
+        :param poll_every: The worker's poll period (``None``: the trigger watches the calls instead;
+            with nothing else pending the answer is ``datetime.max``).
+        """
         candidates = [s.due for s in self.states if s.final is None and s.live is None and s.due]
-        if self.live_count():
+        if self.live_count() and poll_every is not None:
             candidates.append(now + poll_every)
+        waiting = any(s.final is None and s.live is None for s in self.states)
         if self.blocked_until is not None:
             candidates.append(self.blocked_until)
-        elif self.last_start is not None:
+        elif self.last_start is not None and waiting:
             candidates.append(self.last_start + self.pacing.spacing)
         if self.deadline is not None:
             candidates.append(self.deadline)
-        return max(now, min((c for c in candidates if c is not None), default=now + poll_every))
+        fallback = datetime.max.replace(tzinfo=UTC) if poll_every is None else now + poll_every
+        # A time already past means "as soon as a call ends" (the round placed all it could): not now.
+        return min((c for c in candidates if c is not None and c > now), default=fallback)
 
     def _result(self, state: ContactState, status: str | None, reason: str | None) -> ContactResult:
         call = state.last or {}

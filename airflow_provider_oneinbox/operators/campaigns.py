@@ -6,10 +6,11 @@ stop, results): ``docs/campaigns.md``. The loop's steps are
 :class:`~airflow_provider_oneinbox.campaigns.runner.CampaignRunner`'s; this module only wires
 them to Airflow.
 
-State of this module (issue 12, work in progress): the worker-only path (``deferrable=False``)
-runs; ``deferrable=True`` is refused until the campaign trigger exists (see the design's
-"deferrable (to do)"). Everything heavier than the standard library is imported in ``execute``:
-a DAG file importing this module pays for parsing only.
+State of this module (issue 12, work in progress): the worker-only path (``deferrable=False``,
+the default for now) is tested; ``deferrable=True`` defers to a first, standalone campaign
+trigger (one small dag.test() test; not yet on the shared poller, no trigger ``on_kill``).
+Everything heavier than the standard library is imported in ``execute``: a DAG file importing
+this module pays for parsing only.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
     :param reattach_search_limit: Calls read at most by the ledger's walk (0 turns it off).
     :param analysis_grace_period: Seconds an ended call's outcome is awaited before it is settled
         without one (a redial depends on the outcome).
-    :param deferrable: Must be ``False`` for now.
+    :param min_defer_seconds: With ``deferrable=True``, the worker defers only when nothing but a
+        call's end can happen for longer than this; shorter gaps it sleeps through.
+    :param deferrable: Wait in the triggerer (:class:`~airflow_provider_oneinbox.triggers.campaign.
+        OneInboxCampaignTrigger`) between rounds. Work in progress: see the module docstring.
     """
 
     template_fields: Sequence[str] = ("agent_id", "from_number", "contacts", "results_path")
@@ -86,6 +90,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         progress_interval: float = 30.0,
         reattach_search_limit: int = 10_000,
         analysis_grace_period: float = 60.0,
+        min_defer_seconds: float = 30.0,
         deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -93,10 +98,6 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         if quota_policy not in QUOTA_POLICIES:
             raise OneInboxInputError(
                 "quota_policy", f"expected one of {QUOTA_POLICIES}, got {quota_policy!r}"
-            )
-        if deferrable:
-            raise OneInboxInputError(
-                "deferrable", "the campaign operator runs in the worker for now; pass deferrable=False"
             )
         self.agent_id, self.from_number, self.contacts = agent_id, from_number, contacts
         self.on_invalid = on_invalid
@@ -107,27 +108,64 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         self.poll_interval, self.progress_interval = poll_interval, progress_interval
         self.reattach_search_limit = reattach_search_limit
         self.analysis_grace_period = analysis_grace_period
+        self.min_defer_seconds = min_defer_seconds
         self.deferrable = deferrable
         self._runner: CampaignRunner | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check everything, then place, poll and redial until every contact is final; write results."""
+        return self._advance(context, ended=())
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """
+        Resume after the campaign trigger fired: rebuild from the ledger and go on.
+
+        :param context: The task's context.
+        :param event: ``{"reason", "ended"}``: the ids the trigger saw ended (settled without
+            waiting for their outcome again: the trigger waited for it).
+        """
+        return self._advance(context, ended=tuple((event or {}).get("ended") or ()))
+
+    def _advance(self, context: Context, ended: Sequence[str]) -> dict[str, Any]:
         runner = self._build(context)
+        runner.settle_now = set(ended)
         self._runner = runner
         poll_every = timedelta(seconds=self.poll_interval)
         last_progress = _time.monotonic()
         while True:
-            now = datetime.now(UTC)
-            runner.round(now)
+            runner.round(datetime.now(UTC))
             if runner.done():
                 break
             if _time.monotonic() - last_progress >= self.progress_interval:
                 self.log.info("Campaign: %s", runner.progress())
                 last_progress = _time.monotonic()
-            wake = runner.next_wake(datetime.now(UTC), poll_every)
+            now = datetime.now(UTC)
+            if self.deferrable:
+                # Sleep through short gaps (a pacing slot a second away); defer only when nothing can
+                # happen for a while except calls ending, which the trigger watches.
+                wake = runner.next_wake(now, None)
+                if (wake - now).total_seconds() > self.min_defer_seconds:
+                    self._defer(runner, wake)
+            wake = runner.next_wake(now, poll_every)
             _time.sleep(min(max((wake - datetime.now(UTC)).total_seconds(), 0.05), self.poll_interval))
         self.log.info("Campaign done: %s", runner.progress())
         return self._finish(runner)
+
+    def _defer(self, runner: CampaignRunner, wake: datetime) -> None:
+        from airflow_provider_oneinbox.triggers.campaign import OneInboxCampaignTrigger
+
+        live = [s.live for s in runner.states if s.live is not None]
+        self.log.info("Campaign: %s; deferring until a call ends or %s.", runner.progress(), wake.isoformat())
+        trigger = OneInboxCampaignTrigger(
+            agent_id=self.agent_id,
+            call_ids=live,
+            wake_at=wake.isoformat() if wake < datetime.max.replace(tzinfo=UTC) else None,
+            oneinbox_conn_id=self.oneinbox_conn_id,
+            poll_interval=self.poll_interval,
+            analysis_grace_period=self.analysis_grace_period,
+        )
+        self._runner = None  # the worker lets go: nothing to hang up from here
+        self.defer(trigger=trigger, method_name="execute_complete")
 
     def on_kill(self) -> None:
         """Hang up every live call of the campaign, and say how many."""
@@ -153,14 +191,14 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         hours = None if self.calling_hours is None else CallingHours.of(self.calling_hours, self.calling_days)
         book = load_contacts(self.contacts, on_invalid=self.on_invalid)  # type: ignore[arg-type]
         ti = context["ti"]
-        started = datetime.now(UTC)
-        deadline = started + self.deadline if isinstance(self.deadline, timedelta) else self.deadline
         store = context.get("task_state_store")
         ledger = CampaignLedger(
             self.hook, store, agent_id=self.agent_id, search_limit=self.reattach_search_limit, log=self.log
         )
         ledger.load()
         since = earliest_attempt(None, context.get("dag_run"), ti)
+        # Anchored on the run, not on this try or resume: the same deadline every time.
+        deadline = since + self.deadline if isinstance(self.deadline, timedelta) else self.deadline
         map_index = ti.map_index if ti.map_index is not None else -1
         create_hook = OneInboxHook(oneinbox_conn_id=self.oneinbox_conn_id, max_retries=0)
         request = {"agent_id": self.agent_id, "from_number": self.from_number}
