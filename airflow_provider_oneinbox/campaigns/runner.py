@@ -328,8 +328,10 @@ class CampaignRunner:
         entry = self.ledger.entry(self.key(state, state.attempts)) or {}
         began = parse_created_at(entry.get("at"))
         created, ended = parse_created_at(call.get("created_at")), parse_created_at(call.get("ended_at"))
-        if began is None or created is None or ended is None or ended < created:
-            return now  # Airflow 3.1 (no store): a resume restarts the redial delay
+        if created is None or ended is None or ended < created:
+            return now  # nothing better: a resume restarts the redial delay
+        if began is None:
+            return ended  # Airflow 3.1 (no store): trust the API's clock, stable across resumes
         return began + (ended - created)
 
     # Progress and results
