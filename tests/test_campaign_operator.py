@@ -229,3 +229,40 @@ def test_a_deferrable_campaign_waits_in_the_triggerer_and_resumes_a_few_times(
     assert [row["outcome"] for row in written] == ["Appointment Booked", "Not Connected", "Voicemail"]
     # It deferred at least once (more than one task run), and resumed far fewer times than calls x polls.
     assert 2 <= len(task_runs) <= 8, len(task_runs)
+
+
+def test_stopping_a_campaign_hangs_up_its_live_calls_and_marks_the_rest_stopped(
+    sim: OneInboxSimulator,
+) -> None:
+    # The runner the operator's on_kill stops, driven directly: two 600 s calls live, one contact waiting.
+    import logging
+    from datetime import UTC, datetime
+
+    from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
+    from airflow_provider_oneinbox.campaigns.contacts import load_contacts
+    from airflow_provider_oneinbox.campaigns.pacing import Pacing
+    from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
+    from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+    from tests.helpers.calls import get
+
+    book = load_contacts([{"to_number": n} for n in ("+14155550105", "+14155550205", "+14155550111")])
+    hook = OneInboxHook()
+    log = logging.getLogger("campaign-test")
+    ledger = CampaignLedger(hook, None, agent_id="agt_sales", search_limit=1000, log=log)
+    now = datetime.now(UTC)
+    runner = CampaignRunner(
+        book, ("d", "r", "t", -1), {"agent_id": "agt_sales", "from_number": FROM}, hook,
+        OneInboxHook(max_retries=0), ledger, Pacing(2, 600), RedialPolicy.of(), None, None, now, log,
+    )  # fmt: skip
+    assert runner.round(now) == 1  # the spacing (0.1 s) allows one start per round
+    assert runner.round(now + (runner.pacing.spacing * 2)) == 1
+    assert runner.round(now + (runner.pacing.spacing * 4)) == 0  # two live: the cap
+
+    live = [s.live for s in runner.states if s.live]
+    assert runner.stop_all() == 2
+    assert all(get(str(call_id))["status"] in ("completed", "failed") for call_id in live)
+    statuses = [row.status for row in runner.results()]
+    assert statuses == ["unknown", "unknown", "not_called"]
+    assert [row.reason for row in runner.results()] == ["stopped"] * 3
+    assert sim.calls_created() == 2
