@@ -11,58 +11,38 @@ may be placed now, read live calls) and sleeps (or, to do, defers) until
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_oneinbox.campaigns.results import COMPLETED, NOT_CALLED, UNKNOWN, ContactResult
+from airflow_provider_oneinbox.campaigns.results import COMPLETED, UNKNOWN
+from airflow_provider_oneinbox.campaigns.state import (
+    ENDED,
+    ContactState,
+    contact_result,
+    progress_of,
+    results_in_order,
+)
 from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimitError
 from airflow_provider_oneinbox.placed_calls import IDEMPOTENCY_METADATA_KEY, parse_created_at
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
-    from airflow_provider_oneinbox.campaigns.contacts import Contact, ContactBook
+    from airflow_provider_oneinbox.campaigns.contacts import ContactBook
     from airflow_provider_oneinbox.campaigns.hours import CallingHours
     from airflow_provider_oneinbox.campaigns.pacing import Pacing
     from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
+    from airflow_provider_oneinbox.campaigns.results import ContactResult
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 
-__all__ = ["QUOTA_CODE", "CampaignRunner", "ContactState"]
+__all__ = ["QUOTA_CODE", "CampaignRunner", "ContactState"]  # ContactState: re-exported from .state
 
 QUOTA_CODE = "DAILY_CALL_LIMIT_REACHED"
-_ENDED = ("completed", "failed")
 #: Calls read at most per poll of the live calls.
 MAX_POLL_CALLS = 10_000
 #: How long an ended call's outcome is awaited (seen by our clock) before it is settled without one.
 ANALYSIS_GRACE = timedelta(seconds=60)
 #: Full polls that miss a live call before it is given up as unknown (the list may lag a create).
 MAX_MISSES = 3
-
-
-@dataclass
-class ContactState:
-    """
-    One contact's progress: its calls, the last one's state, and what it waits for.
-
-    :param contact: The contact.
-    :param attempts: Calls placed (or possibly placed) so far.
-    :param call_ids: Their ids, in order.
-    :param live: The id of its call not yet seen ended, if any.
-    :param due: When its next attempt may be placed (``None``: now).
-    :param final: Its result once nothing more will happen, else ``None``.
-    :param last: The last call's record as last read.
-    """
-
-    contact: Contact
-    attempts: int = 0
-    call_ids: list[str] = field(default_factory=list)
-    live: str | None = None
-    due: datetime | None = None
-    final: ContactResult | None = None
-    last: dict[str, Any] | None = None
-    waiting_hours: bool = False
-    seen_ended: datetime | None = None
-    misses: int = 0
 
 
 class CampaignRunner:
@@ -299,7 +279,7 @@ class CampaignRunner:
 
         state.last = call
         status = call.get("status")
-        if status not in _ENDED:
+        if status not in ENDED:
             return
         state.seen_ended = state.seen_ended or now
         if (
@@ -362,21 +342,6 @@ class CampaignRunner:
         # A time already past means "as soon as a call ends" (the round placed all it could): not now.
         return min((c for c in candidates if c is not None and c > now), default=fallback)
 
-    def _result(self, state: ContactState, status: str | None, reason: str | None) -> ContactResult:
-        call = state.last or {}
-        analysis = call.get("analysis") or {}
-        return ContactResult(
-            index=state.contact.index,
-            key=state.contact.key,
-            to_number=state.contact.to_number,
-            status=status or _last_status(state),
-            outcome=analysis.get("outcome") if state.call_ids else None,
-            summary=(analysis.get("summary") or call.get("summary")) if state.call_ids else None,
-            attempts=len(state.call_ids),
-            call_ids=tuple(state.call_ids),
-            reason=reason,
-        )
-
     def stop_all(self, reason: str = "stopped") -> int:
         """Hang up every live call of the campaign; mark unfinished contacts; return how many were hung up."""
         stopped = 0
@@ -391,37 +356,13 @@ class CampaignRunner:
                 state.final = self._result(state, None, reason)
         return stopped
 
+    def _result(self, state: ContactState, status: str | None, reason: str | None) -> ContactResult:
+        return contact_result(state, status, reason)
+
     def results(self) -> Iterator[ContactResult]:
         """Every row, invalid contacts included, in input order."""
-        rows = [s.final or self._result(s, None, "unfinished") for s in self.states]
-        rows += [
-            ContactResult(r.index, r.key, r.to_number, NOT_CALLED, reason=f"invalid: {r.reason}")
-            for r in self.book.rejected
-        ]
-        return iter(sorted(rows, key=lambda row: row.index))
+        return results_in_order(self.states, self.book.rejected)
 
     def progress(self) -> str:
         """The task log's progress line."""
-        from airflow_provider_oneinbox.campaigns.results import progress_line
-
-        outcomes: dict[str, int] = {}
-        for s in self.states:
-            if s.final is not None and s.final.outcome:
-                outcomes[s.final.outcome] = outcomes.get(s.final.outcome, 0) + 1
-        waiting = [s for s in self.states if s.final is None and s.live is None]
-        return progress_line(
-            total=len(self.states),
-            placed=sum(1 for s in self.states if s.call_ids),
-            ended=sum(1 for s in self.states if s.final is not None),
-            outcomes=outcomes,
-            waiting_for_hours=sum(1 for s in waiting if s.waiting_hours),
-            waiting_for_redial=sum(1 for s in waiting if s.attempts and not s.waiting_hours),
-            waiting_for_quota=len(waiting) if self.quota_paused else 0,
-        )
-
-
-def _last_status(state: ContactState) -> str:
-    if not state.call_ids:
-        return NOT_CALLED
-    status = (state.last or {}).get("status")
-    return str(status) if status in _ENDED and state.live is None else UNKNOWN
+        return progress_of(self.states, quota_paused=self.quota_paused)
