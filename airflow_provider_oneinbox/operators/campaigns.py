@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
     from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
 
-__all__ = ["QUOTA_POLICIES", "OneInboxCampaignOperator"]
+__all__ = ["LAST_START_KEY", "QUOTA_POLICIES", "OneInboxCampaignOperator"]
 
+#: Task state store key of the deferring worker's latest create start (ISO 8601).
+LAST_START_KEY = "oneinbox_campaign_last_start"
 #: What to do when the daily quota left is below the contacts to call.
 QUOTA_POLICIES = ("fail", "fit", "ignore")
 
@@ -129,6 +131,17 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
     def _advance(self, context: Context, ended: Sequence[str]) -> dict[str, Any]:
         runner = self._build(context)
         runner.settle_now = set(ended)
+        store = context.get("task_state_store")
+        if self.oneinbox_resumed and store is not None:
+            # Pace from the deferring worker's exact latest start, not from the ledger's record plus
+            # the create timeout (a crash's retry must assume that; a clean deferral need not).
+            try:
+                saved = store.get(LAST_START_KEY)
+            except Exception as exc:
+                self.log.warning("Could not read %s from the task state store: %s", LAST_START_KEY, exc)
+                saved = None
+            if isinstance(saved, str):
+                runner.last_start = datetime.fromisoformat(saved)
         self._runner = runner
         poll_every = timedelta(seconds=self.poll_interval)
         last_progress = _time.monotonic()
@@ -145,13 +158,13 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
                 # happen for a while except calls ending, which the trigger watches.
                 wake = runner.next_wake(now, None)
                 if (wake - now).total_seconds() > self.min_defer_seconds:
-                    self._defer(runner, wake)
+                    self._defer(runner, wake, store)
             wake = runner.next_wake(now, poll_every)
             _time.sleep(min(max((wake - datetime.now(UTC)).total_seconds(), 0.05), self.poll_interval))
         self.log.info("Campaign done: %s", runner.progress())
         return self._finish(runner)
 
-    def _defer(self, runner: CampaignRunner, wake: datetime) -> None:
+    def _defer(self, runner: CampaignRunner, wake: datetime, store: Any) -> None:
         from airflow_provider_oneinbox.triggers.campaign import OneInboxCampaignTrigger
 
         live = [s.live for s in runner.states if s.live is not None]
@@ -165,6 +178,11 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
             analysis_grace_period=self.analysis_grace_period,
         )
         self._runner = None  # the worker lets go: nothing to hang up from here
+        if store is not None and runner.last_start is not None:
+            try:  # one timestamp; a failure only costs the resume the create timeout's slack
+                store.set(LAST_START_KEY, runner.last_start.isoformat())
+            except Exception as exc:
+                self.log.warning("Could not write %s to the task state store: %s", LAST_START_KEY, exc)
         self.defer(trigger=trigger, method_name="execute_complete")
 
     def on_kill(self) -> None:
