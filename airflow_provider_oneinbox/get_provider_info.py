@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     f"{_PACKAGE}.operators.calls",
+                    f"{_PACKAGE}.operators.campaigns",
                     f"{_PACKAGE}.operators.credentials",
                     f"{_PACKAGE}.operators.phone_numbers",
                 ],
@@ -41,7 +42,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{_PACKAGE}.hooks.oneinbox", f"{_PACKAGE}.hooks.oneinbox_async"],
             }
         ],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.calls"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.triggers.calls", f"{_PACKAGE}.triggers.campaign"],
+            }
+        ],
         "extra-links": [f"{_PACKAGE}.links.oneinbox.OneInboxCallLink"],
         "connection-types": [
             {

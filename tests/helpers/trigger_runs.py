@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,8 +16,11 @@ from airflow_provider_oneinbox.rules.events import CallWaitEvent
 from airflow_provider_oneinbox.rules.watch import CallWatch
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
+if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
 
-def run(trigger: OneInboxCallTrigger) -> list[dict[str, Any]]:
+
+def run(trigger: BaseTrigger) -> list[dict[str, Any]]:
     """
     Every event ``run()`` yields until it returns.
 
@@ -30,7 +33,7 @@ def run(trigger: OneInboxCallTrigger) -> list[dict[str, Any]]:
     return asyncio.run(collect())
 
 
-def only_event(trigger: OneInboxCallTrigger) -> dict[str, Any]:
+def only_event(trigger: BaseTrigger) -> dict[str, Any]:
     """
     The single event of ``trigger``'s run.
 

@@ -1,0 +1,368 @@
+"""
+The campaign loop, worker side: place what pacing, hours and quota allow; poll live calls by list.
+
+Design: ``docs/campaigns.md``. :class:`CampaignRunner` holds one campaign's state in memory and
+knows nothing of Airflow's deferral: the operator calls :meth:`CampaignRunner.round` (place what
+may be placed now, read live calls) and sleeps (or, to do, defers) until
+:meth:`CampaignRunner.next_wake`. ``POST /v1/calls`` is only ever sent from :meth:`_place`, after
+:meth:`CampaignLedger.begin` recorded the attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oneinbox.campaigns.results import COMPLETED, UNKNOWN
+from airflow_provider_oneinbox.campaigns.state import (
+    ENDED,
+    ContactState,
+    contact_result,
+    progress_of,
+    results_in_order,
+)
+from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimitError
+from airflow_provider_oneinbox.placed_calls import IDEMPOTENCY_METADATA_KEY, parse_created_at
+
+if TYPE_CHECKING:
+    from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
+    from airflow_provider_oneinbox.campaigns.contacts import ContactBook
+    from airflow_provider_oneinbox.campaigns.hours import CallingHours
+    from airflow_provider_oneinbox.campaigns.pacing import Pacing
+    from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
+    from airflow_provider_oneinbox.campaigns.results import ContactResult
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
+__all__ = ["QUOTA_CODE", "CampaignRunner", "ContactState"]  # ContactState: re-exported from .state
+
+QUOTA_CODE = "DAILY_CALL_LIMIT_REACHED"
+#: Calls read at most per poll of the live calls.
+MAX_POLL_CALLS = 10_000
+#: How long an ended call's outcome is awaited (seen by our clock) before it is settled without one.
+ANALYSIS_GRACE = timedelta(seconds=60)
+#: Full polls that miss a live call before it is given up as unknown (the list may lag a create).
+MAX_MISSES = 3
+
+
+class CampaignRunner:
+    """
+    One campaign's loop state and steps. The caller supplies the clock (``now``), hooks and ledger.
+
+    :param book: The checked contacts.
+    :param ids: ``(dag_id, run_id, task_id, map_index)`` of the task instance (idempotency keys).
+    :param request: ``agent_id``, ``from_number`` and optional ``webhook_url``/``overrides``.
+    :param hook: Reads (list, usage, stop) with the connection's retries.
+    :param create_hook: Creates only, ``max_retries=0``: the campaign owns 429s.
+    :param ledger: The loaded campaign ledger.
+    :param pacing: Concurrency and spacing.
+    :param redial: The redial policy.
+    :param hours: Calling hours, or ``None`` for any time.
+    :param deadline: When waiting ends, or ``None``.
+    :param since: When the campaign's run started (walks look back to it).
+    :param log: A logger.
+    """
+
+    def __init__(
+        self,
+        book: ContactBook,
+        ids: tuple[str, str, str, int],
+        request: dict[str, Any],
+        hook: OneInboxHook,
+        create_hook: OneInboxHook,
+        ledger: CampaignLedger,
+        pacing: Pacing,
+        redial: RedialPolicy,
+        hours: CallingHours | None,
+        deadline: datetime | None,
+        since: datetime,
+        log: Any,
+    ) -> None:
+        self.book, self.ids, self.request = book, ids, request
+        self.hook, self.create_hook, self.ledger = hook, create_hook, ledger
+        self.pacing, self.redial, self.hours, self.deadline = pacing, redial, hours, deadline
+        self.since, self.log = since, log
+        self.states = [ContactState(contact) for contact in book.contacts]
+        self.last_start: datetime | None = None
+        self.blocked_until: datetime | None = None
+        self.quota_paused = False
+        self.zones: dict[int, Any] = {}
+        #: How long an ended call's outcome is awaited before it is settled without one.
+        self.analysis_grace = ANALYSIS_GRACE
+        #: Calls the campaign trigger saw ended and waited for: settled without waiting again.
+        self.settle_now: set[str] = set()
+
+    # Keys and the ledger
+
+    def key(self, state: ContactState, attempt: int) -> str:
+        """The idempotency key of ``state``'s ``attempt``-th call."""
+        return state.contact.idempotency_key(*self.ids, attempt)
+
+    def rebuild(self, *, search_unrecorded: bool, slack: timedelta) -> None:
+        """
+        Restore every contact's attempts and ids from the ledger (and its walk): after a retry or a resume.
+
+        :param search_unrecorded: Whether keys without an entry may have been placed (a retry, 3.1).
+        :param slack: The create request's timeout (pacing from the latest recorded attempt).
+        """
+        from airflow_provider_oneinbox.campaigns.pacing import latest_start
+
+        keys = {self.key(s, n): (s, n) for s in self.states for n in range(1, self.redial.max_attempts + 1)}
+        found = self.ledger.resolve(keys, since=self.since, search_unrecorded=search_unrecorded)
+        for key, call_id in sorted(found.placed.items(), key=lambda item: keys[item[0]][1]):
+            state, attempt = keys[key]
+            state.attempts = max(state.attempts, attempt)
+            state.call_ids.append(call_id)
+            state.live = call_id  # until a poll reads it ended
+        for key in found.unknown:
+            state, attempt = keys[key]
+            state.attempts = max(state.attempts, attempt)
+            state.final = self._result(state, UNKNOWN, f"call may have been placed: {found.reason}")
+        times = [parse_created_at((self.ledger.entry(k) or {}).get("at")) for k in found.placed]
+        self.last_start = latest_start([t for t in times if t is not None], slack=slack)
+
+    # One round
+
+    def live_count(self) -> int:
+        """Calls placed and not seen ended."""
+        return sum(1 for s in self.states if s.live is not None)
+
+    def round(self, now: datetime) -> int:
+        """
+        Read the live calls, settle ended ones, then place what may be placed now.
+
+        :param now: The current time, aware.
+        :return: Calls placed in this round.
+        """
+        self.poll(now)
+        if self.deadline is not None and now >= self.deadline:
+            for state in self.states:  # even while a 429 pauses dialling: the deadline ends waiting
+                if state.final is None and state.live is None:
+                    self._finish_at_deadline(state)
+            return 0
+        if self.blocked_until is not None and now < self.blocked_until:
+            return 0
+        self.blocked_until = None
+        self.quota_paused = False
+        placed = 0
+        for state in self._ready(now):
+            decision = self.pacing.next_start(now, self.live_count(), self.last_start)
+            if not decision.start_now:
+                break
+            if not self._place(state, now):
+                break
+            placed += 1
+        return placed
+
+    def _ready(self, now: datetime) -> Iterator[ContactState]:
+        from airflow_provider_oneinbox.campaigns.hours import is_open, next_opening
+
+        for state in self.states:
+            if state.final is not None or state.live is not None:
+                continue
+            if state.due is not None and now < state.due:
+                continue
+            if self.deadline is not None and now >= self.deadline:
+                self._finish_at_deadline(state)
+                continue
+            zones = self._zones(state)
+            if self.hours is not None and not is_open(self.hours, zones, now):
+                horizon = (self.deadline - now) if self.deadline else timedelta(days=7)
+                opening = next_opening(self.hours, zones, now, horizon=horizon)
+                if opening is None:
+                    state.final = self._result(state, None, "outside calling hours until the deadline")
+                else:
+                    state.due, state.waiting_hours = opening, True
+                continue
+            state.waiting_hours = False
+            yield state
+
+    def _zones(self, state: ContactState) -> Any:
+        from airflow_provider_oneinbox.campaigns.hours import zones_for
+
+        index = state.contact.index
+        if index not in self.zones:
+            self.zones[index] = zones_for(state.contact.to_number, state.contact.timezone)
+        return self.zones[index]
+
+    def _finish_at_deadline(self, state: ContactState) -> None:
+        if self.quota_paused:
+            reason = "daily quota"
+        elif state.waiting_hours:
+            reason = "outside calling hours until the deadline"
+        else:
+            reason = "deadline: redial not placed" if state.attempts else "deadline"
+        state.final = self._result(state, None, reason)
+
+    def _place(self, state: ContactState, now: datetime) -> bool:
+        """Place ``state``'s next attempt; ``False`` when dialling must pause (a 429)."""
+        from airflow_provider_oneinbox.ledger import may_have_placed
+
+        attempt = state.attempts + 1
+        key = self.key(state, attempt)
+        if not self.ledger.begin([key], now):
+            raise OneInboxError("could not record the attempt in the task state store; not dialling")
+        self.last_start = now
+        contact = state.contact
+        metadata = {**contact.metadata, "airflow_dag_id": self.ids[0], "airflow_run_id": self.ids[1]}
+        metadata[IDEMPOTENCY_METADATA_KEY] = key
+        try:
+            call = self.create_hook.create_call(
+                to_number=contact.to_number,
+                variables=contact.variables or None,
+                metadata=metadata,
+                idempotency_key=key,
+                **self.request,
+            )
+        except OneInboxRateLimitError as exc:
+            self.ledger.mark_not_sent([key])
+            self._pause(exc, now)
+            return False
+        except OneInboxError as exc:
+            if not may_have_placed(exc):
+                self.ledger.mark_not_sent([key])
+                state.final = self._result(state, None, f"not placed: {exc}")
+                return True
+            found = self._recover(key, str(exc))
+            if found is None:
+                state.attempts = attempt
+                state.final = self._result(state, UNKNOWN, f"call may have been placed: {exc}")
+                return True
+            call = found
+        self.ledger.record_calls({key: str(call["id"])})
+        state.attempts, state.live, state.due, state.last = attempt, str(call["id"]), None, call
+        state.seen_ended = None  # the grace for the outcome is per call, not per contact
+        state.call_ids.append(str(call["id"]))
+        return True
+
+    def _recover(self, key: str, failure: str) -> dict[str, Any] | None:
+        found = self.ledger.resolve([key], since=self.since, search_unrecorded=True)
+        call_id = found.placed.get(key)
+        self.log.warning(
+            "A create may have placed its call (%s): %s.", failure, "found" if call_id else "not found"
+        )
+        return None if call_id is None else {"id": call_id}
+
+    def _pause(self, exc: OneInboxRateLimitError, now: datetime) -> None:
+        wait = timedelta(seconds=exc.retry_after or 1)
+        if exc.code == QUOTA_CODE:
+            self.quota_paused = True
+            if exc.retry_after is None:
+                wait = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
+        self.blocked_until = now + wait
+        self.log.warning("Create refused (%s); no call before %s.", exc.code, self.blocked_until.isoformat())
+
+    # Reading live calls
+
+    def poll(self, now: datetime) -> None:
+        """Read the agent's calls (newest first) until every live call is seen; settle ended ones."""
+        wanted = {s.live: s for s in self.states if s.live is not None}
+        if not wanted:
+            return
+        calls = self.hook.iter_calls(agent_id=self.request["agent_id"], max_items=MAX_POLL_CALLS)
+        for call in calls:
+            state = wanted.pop(str(call.get("id")), None)
+            if state is not None:
+                state.misses = 0
+                self._settle(state, call, now)
+            if not wanted:
+                return
+        for state in wanted.values():
+            state.misses += 1
+            if state.misses >= MAX_MISSES:
+                self.log.warning("Call %s is not in the agent's list; giving it up as unknown.", state.live)
+                state.live = None
+                state.final = self._result(state, UNKNOWN, "call not found in the agent's calls")
+
+    def _settle(self, state: ContactState, call: dict[str, Any], now: datetime) -> None:
+        from airflow_provider_oneinbox.rules.results import post_call_data_ready
+
+        state.last = call
+        status = call.get("status")
+        if status not in ENDED:
+            return
+        state.seen_ended = state.seen_ended or now
+        if (
+            status == COMPLETED
+            and not post_call_data_ready(call)
+            and now - state.seen_ended < self.analysis_grace
+            and state.live not in self.settle_now
+        ):
+            return  # the outcome (what a redial depends on) arrives after the end
+        state.live = None
+        outcome = (call.get("analysis") or {}).get("outcome")
+        ended_at = self._ended_at(state, call, now)
+        due = self.redial.next_attempt_at(state.attempts, str(status), outcome, ended_at)
+        if due is None:
+            state.final = self._result(state, str(status), None)
+        else:
+            state.due = due
+
+    def _ended_at(self, state: ContactState, call: dict[str, Any], now: datetime) -> datetime:
+        """
+        When the call ended, on OUR clock, the same on every resume: the ledger's record of the
+        attempt (written before the POST) plus the call's length by the API's own clock. The API's
+        ``ended_at`` alone may be skewed (the simulator's clock runs ahead); ``now`` alone moves on
+        every resume, so a redial computed from it would never fall due.
+        """
+        entry = self.ledger.entry(self.key(state, state.attempts)) or {}
+        began = parse_created_at(entry.get("at"))
+        created, ended = parse_created_at(call.get("created_at")), parse_created_at(call.get("ended_at"))
+        if created is None or ended is None or ended < created:
+            return now  # nothing better: a resume restarts the redial delay
+        if began is None:
+            return ended  # Airflow 3.1 (no store): trust the API's clock, stable across resumes
+        return began + (ended - created)
+
+    # Progress and results
+
+    def done(self) -> bool:
+        """Whether every contact is final."""
+        return all(s.final is not None for s in self.states)
+
+    def next_wake(self, now: datetime, poll_every: timedelta | None) -> datetime:
+        """
+        When something may next change, calls ending aside unless ``poll_every`` is given.
+
+        :param now: The current time.
+        :param poll_every: The worker's poll period (``None``: the trigger watches the calls instead;
+            with nothing else pending the answer is ``datetime.max``).
+        """
+        candidates = [s.due for s in self.states if s.final is None and s.live is None and s.due]
+        if self.live_count() and poll_every is not None:
+            candidates.append(now + poll_every)
+        waiting = any(s.final is None and s.live is None for s in self.states)
+        if self.blocked_until is not None:
+            candidates.append(self.blocked_until)
+        elif self.last_start is not None and waiting:
+            candidates.append(self.last_start + self.pacing.spacing)
+        if self.deadline is not None:
+            candidates.append(self.deadline)
+        fallback = datetime.max.replace(tzinfo=UTC) if poll_every is None else now + poll_every
+        # A time already past means "as soon as a call ends" (the round placed all it could): not now.
+        return min((c for c in candidates if c is not None and c > now), default=fallback)
+
+    def stop_all(self, reason: str = "stopped") -> int:
+        """Hang up every live call of the campaign; mark unfinished contacts; return how many were hung up."""
+        stopped = 0
+        for state in self.states:
+            if state.live is not None:
+                try:
+                    self.hook.stop_call(state.live)
+                    stopped += 1
+                except OneInboxError as exc:
+                    self.log.warning("Could not hang up call %s: %s", state.live, exc)
+            if state.final is None:
+                state.final = self._result(state, None, reason)
+        return stopped
+
+    def _result(self, state: ContactState, status: str | None, reason: str | None) -> ContactResult:
+        return contact_result(state, status, reason)
+
+    def results(self) -> Iterator[ContactResult]:
+        """Every row, invalid contacts included, in input order."""
+        return results_in_order(self.states, self.book.rejected)
+
+    def progress(self) -> str:
+        """The task log's progress line."""
+        return progress_of(self.states, quota_paused=self.quota_paused)
