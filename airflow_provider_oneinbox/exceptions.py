@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -107,6 +107,43 @@ class OneInboxRateLimitError(OneInboxError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+#: The API's code for a create refused because the workspace's daily call quota is used up.
+QUOTA_EXCEEDED_CODE = "DAILY_CALL_LIMIT_REACHED"
+
+
+class OneInboxQuotaExceededError(OneInboxRateLimitError):
+    """
+    429 (or 403) with code ``DAILY_CALL_LIMIT_REACHED``: the workspace's daily call quota is used up.
+
+    Not retried by the hooks (``transient`` is ``False``): the quota resets at 00:00 UTC, hours
+    away, and every create before then is refused again. A subclass of
+    :class:`OneInboxRateLimitError`, so code that pauses on any refusal keeps working; it
+    created nothing, like any 429.
+
+    :param resets_at: When the quota resets (aware, UTC): now plus ``Retry-After``, else the next
+        00:00 UTC, where daily figures reset.
+    """
+
+    transient = False
+
+    def __init__(self, message: str, *, resets_at: datetime, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.resets_at = resets_at
+
+
+def quota_reset_time(retry_after: float | None, now: datetime | None = None) -> datetime:
+    """
+    When a refused daily quota resets: ``now`` plus ``Retry-After``, else the next 00:00 UTC.
+
+    :param retry_after: Seconds the API asked to wait, ``None`` when it gave none.
+    :param now: The current time, aware (tests); defaults to now in UTC.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if retry_after is not None:
+        return now + timedelta(seconds=retry_after)
+    return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
 
 
 class OneInboxServerError(OneInboxError):
@@ -426,6 +463,10 @@ def error_from_response(
     message = f"{head}: {describe_detail(detail)}"
     if note:
         message = f"{message}. {note}"
+    if code == QUOTA_EXCEEDED_CODE and status_code in (403, 429):
+        resets_at = quota_reset_time(retry_after)
+        message = f"{message}. The daily call quota resets at {resets_at:%Y-%m-%d %H:%M} UTC"
+        return OneInboxQuotaExceededError(message, retry_after=retry_after, resets_at=resets_at, **kwargs)
     if status_code in (401, 403):
         return OneInboxAuthError(message, **kwargs)
     if status_code == 404:

@@ -24,6 +24,7 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
     OneInboxInputError,
     OneInboxNotFoundError,
+    OneInboxQuotaExceededError,
 )
 
 __all__ = [
@@ -44,12 +45,21 @@ _HINTS: dict[type[OneInboxError], str] = {
 }
 
 
+def _quota_hint(exc: OneInboxQuotaExceededError) -> str:
+    return (
+        f"the workspace's daily call quota is used up until {exc.resets_at:%Y-%m-%d %H:%M} UTC: a retry "
+        "before then would be refused again, so the task is not retried; clear it after the reset, or "
+        "ask OneInbox for a higher quota"
+    )
+
+
 def airflow_error(exc: OneInboxError, action: str) -> AirflowException:
     """
     Translate a OneInbox error into the Airflow exception that decides whether the task retries.
 
-    Permanent errors (bad key, unknown id, rejected input, unusable connection) give an
-    :class:`AirflowFailException`: a retry cannot help. Transient ones give an
+    Permanent errors (bad key, unknown id, rejected input, unusable connection, the daily call
+    quota used up until a reset hours away) give an :class:`AirflowFailException`: a retry cannot
+    help (the quota's message says when it resets). Transient ones give an
     :class:`AirflowException`, which the task's ``retries`` apply to.
 
     :param exc: The error the hook raised.
@@ -57,6 +67,8 @@ def airflow_error(exc: OneInboxError, action: str) -> AirflowException:
     """
     if exc.transient:
         return AirflowException(f"{action} failed: {exc}")
+    if isinstance(exc, OneInboxQuotaExceededError):
+        return AirflowFailException(f"{action} failed: {exc} ({_quota_hint(exc)})")
     hint = next((text for cls, text in _HINTS.items() if isinstance(exc, cls)), "the API refused the request")
     return AirflowFailException(f"{action} failed: {exc} ({hint}; not retried)")
 

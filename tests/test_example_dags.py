@@ -1,12 +1,15 @@
-"""Both example DAGs run end to end through a real Airflow (``dag.test()``) against the simulator."""
+"""Every example DAG runs end to end through a real Airflow (``dag.test()``) against the simulator."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_API_KEY, task_xcoms
+from tests.conftest import DAGS_FOLDER, EXAMPLE_DAGS, TEST_API_KEY, task_xcoms
 
 CARRIER_KEY = "example_carrier_token_0a1b2c3d"
 
@@ -103,3 +106,75 @@ def test_a_campaign_longer_than_max_map_length_says_so_and_the_summary_reports_i
     (summary,) = task_xcoms(dag_run, "summarise")
     assert summary["calls"] == 0
     assert "call_requests failed" in summary["error"]
+
+
+#: The CSV beside the example DAG, in order: valid contacts, then an invalid number and a duplicate.
+CSV_NUMBERS = [
+    "+14155550101",  # Appointment Booked
+    "+14155550102",  # Not Connected: redialled
+    "+14155550103",  # Voicemail: redialled
+    "+14155550107",  # Not Interested
+    "+14155550110",  # Interested; its row gives America/New_York
+    "+442079460111",  # London (Ofcom's drama range)
+    "+61255500122",  # Sydney (ACMA's fictitious range)
+]
+
+
+@pytest.fixture
+def campaign_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV example, made quick and deterministic: hours open all day (one second aside), fast redials."""
+    monkeypatch.setenv("ONEINBOX_CALLING_HOURS", "00:00-23:59:59")
+    monkeypatch.setenv("ONEINBOX_CALLING_DAYS", "daily")
+    monkeypatch.setenv("ONEINBOX_REDIAL_AFTER", "0.5")
+    monkeypatch.setenv("ONEINBOX_CALLS_PER_MINUTE", "240")
+    # The DAG reads its CSV beside itself: in a deployment the data folder ships with the DAG file.
+    shutil.copytree(EXAMPLE_DAGS / "data", DAGS_FOLDER / "data", dirs_exist_ok=True)
+
+
+@pytest.mark.usefixtures("campaign_settings")
+def test_csv_campaign_dag_calls_each_contact_once_per_attempt_and_writes_rows_in_file_order(
+    sim: Any, load_dag: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    dag = load_dag("oneinbox_campaign_csv.py")
+    dag_run = dag.test(run_conf={"results_dir": tmp_path.as_uri()})
+    assert dag_run.state == "success"
+
+    (summary,) = task_xcoms(dag_run, "call_contacts")
+    (report,) = task_xcoms(dag_run, "report")
+    (results,) = tmp_path.glob("*.jsonl")
+    assert summary["results"] == report["results"]
+    assert Path(summary["results"].removeprefix("file://")) == results
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+
+    # One row per CSV row, in the file's order; the bad ones reported, never called.
+    assert [row["to_number"] for row in rows] == [*CSV_NUMBERS, "555-0199", "+14155550101"]
+    assert [row["status"] for row in rows[-2:]] == ["not_called", "not_called"]
+    assert all(row["reason"].startswith("invalid: ") and row["attempts"] == 0 for row in rows[-2:])
+    assert "to_number" in rows[-2]["reason"], rows[-2]
+    assert "also the key of line 2" in rows[-1]["reason"], rows[-1]  # the duplicate of the first row
+    by_number = {row["to_number"]: row for row in rows[:-2]}
+    assert by_number["+14155550101"]["outcome"] == "Appointment Booked"
+    # Not Connected and Voicemail are redialled once (max_attempts=2): two calls, two ids.
+    for number, outcome in (("+14155550102", "Not Connected"), ("+14155550103", "Voicemail")):
+        row = by_number[number]
+        assert row["attempts"] == 2, row
+        assert len(set(row["call_ids"])) == 2, row
+        assert row["outcome"] == outcome
+    assert all(by_number[n]["attempts"] == 1 for n in CSV_NUMBERS if n[-2:] not in ("02", "03"))
+
+    # The simulator's own count: one call per contact per attempt, each with its own key.
+    expected = {n: 2 if n[-2:] in ("02", "03") else 1 for n in CSV_NUMBERS}
+    assert {n: sim.calls_created(n) for n in CSV_NUMBERS} == expected
+    assert sim.calls_created() == sum(expected.values()) == summary["calls"] == report["calls"]
+    keys = [r["idempotency_key"] for r in sim.requests("POST", "/v1/calls") if r["status"] < 300]
+    assert len(keys) == len(set(keys)) == sum(expected.values())
+    record = sim.limits_record()
+    assert record["peak_live_calls_by_agent"]["agt_sales"] <= 2, record
+    assert record["refusals_by_code"] == {}, record
+
+    assert report["contacts"] == 9
+    assert report["not_called"] == 2
+    assert report["completed"] + report["not_called"] + summary["by_status"].get("failed", 0) == 9
+    out, err = capfd.readouterr()
+    assert "Campaign report:" in out + err
+    assert TEST_API_KEY not in out + err

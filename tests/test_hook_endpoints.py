@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_oneinbox.exceptions import (
-    OneInboxAuthError,
     OneInboxInputError,
+    OneInboxQuotaExceededError,
     OneInboxRateLimitError,
 )
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
@@ -38,7 +38,10 @@ def test_usage_counts_todays_calls_against_the_quota(sim: OneInboxSimulator) -> 
     assert [r["path"] for r in sim.requests(method="GET")] == ["/v1/usage", "/v1/usage"]
 
 
-@pytest.mark.parametrize(("status", "cls"), [(429, OneInboxRateLimitError), (403, OneInboxAuthError)])
+# A 403 with the quota's code is the quota error too, not a bad key (OneInboxQuotaExceededError).
+@pytest.mark.parametrize(
+    ("status", "cls"), [(429, OneInboxRateLimitError), (403, OneInboxQuotaExceededError)]
+)
 def test_create_past_the_quota_carries_the_apis_code(
     sim: OneInboxSimulator, status: int, cls: type[Exception]
 ) -> None:

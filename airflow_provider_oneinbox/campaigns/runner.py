@@ -98,16 +98,23 @@ class CampaignRunner:
         """The idempotency key of ``state``'s ``attempt``-th call."""
         return state.contact.idempotency_key(*self.ids, attempt)
 
-    def rebuild(self, *, search_unrecorded: bool, slack: timedelta) -> None:
+    def rebuild(
+        self, *, search_unrecorded: bool, slack: timedelta, earlier_until: datetime | None = None
+    ) -> None:
         """
         Restore every contact's attempts and ids from the ledger (and its walk): after a retry or a resume.
 
         :param search_unrecorded: Whether keys without an entry may have been placed (a retry, 3.1).
         :param slack: The create request's timeout (pacing from the latest recorded attempt).
+        :param earlier_until: Without a task state store, when an earlier process may last have sent a
+            create (``campaigns.inflight.earlier_process_until``): the walk waits ``slack`` past it.
         """
+        from airflow_provider_oneinbox.campaigns.inflight import wait_for_inflight_creates
         from airflow_provider_oneinbox.campaigns.pacing import latest_start
 
         keys = {self.key(s, n): (s, n) for s in self.states for n in range(1, self.redial.max_attempts + 1)}
+        if self.ledger.store is None:  # 3.1: a create in flight when a worker died is not listed yet
+            wait_for_inflight_creates(earlier_until, slack, log=self.log)
         found = self.ledger.resolve(keys, since=self.since, search_unrecorded=search_unrecorded)
         for key, call_id in sorted(found.placed.items(), key=lambda item: keys[item[0]][1]):
             state, attempt = keys[key]

@@ -17,6 +17,11 @@ about a second, :data:`CONNECT_RETRY_WAIT_MAX` elsewhere), so a server that is n
 reported within seconds rather than after minutes of backoff. A request with a ``deadline``
 (``ApiRequest.deadline``) is not retried when the pause would end past it.
 
+Never retried: a refusal for the daily call quota (:class:`~airflow_provider_oneinbox.exceptions.
+OneInboxQuotaExceededError`, a 429 with code ``DAILY_CALL_LIMIT_REACHED``): its ``Retry-After``
+runs to the next 00:00 UTC, hours away, and every try before then is refused again. It is raised
+at once, carrying ``resets_at``; the caller decides (a campaign pauses, a task fails saying when).
+
 A request that is not safe to repeat (creating a call, a web call, a credential, a webhook,
 registering or buying a number) is raised at once after a 5xx, a read timeout or a dropped
 connection, because it may have taken effect.
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from airflow_provider_oneinbox.exceptions import (
     OneInboxConnectError,
     OneInboxError,
+    OneInboxQuotaExceededError,
     OneInboxRateLimitError,
     OneInboxServerError,
     OneInboxTransportError,
@@ -68,7 +74,9 @@ def is_retryable(request: ApiRequest, error: BaseException) -> bool:
     :param error: What it failed with.
     """
     if not isinstance(error, OneInboxError) or not error.transient:
-        return False
+        return False  # a quota refusal among them: OneInboxQuotaExceededError is not transient
+    if isinstance(error, OneInboxQuotaExceededError):
+        return False  # even if a subclass marks itself transient: hours of Retry-After
     if isinstance(error, OneInboxRateLimitError):
         return True
     if isinstance(error, OneInboxTransportError) and not error.request_sent:

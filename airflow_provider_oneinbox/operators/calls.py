@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
     OneInboxInputError,
+    OneInboxQuotaExceededError,
     OneInboxTransportError,
     OneInboxValidationError,
 )
@@ -77,9 +78,13 @@ class CallNotPlaced(AirflowFailException):
 
 
 def _refusal(exc: OneInboxError, action: str) -> AirflowException:
-    """:func:`airflow_error`, as a :class:`CallNotPlaced` when the call was refused for its arguments."""
+    """
+    :func:`airflow_error`, as a :class:`CallNotPlaced` when the call was refused for its arguments or
+    for the daily quota (refused for good today: a ``not_placed`` result with ``failures_as_results``).
+    """
     error = airflow_error(exc, action)
-    if not exc.transient and isinstance(exc, OneInboxInputError | OneInboxValidationError):
+    refused = OneInboxInputError | OneInboxValidationError | OneInboxQuotaExceededError
+    if not exc.transient and isinstance(exc, refused):
         return CallNotPlaced(str(error), reason=str(exc))
     return error
 

@@ -195,6 +195,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
         from airflow_provider_oneinbox.campaigns.contacts import load_contacts
         from airflow_provider_oneinbox.campaigns.hours import CallingHours
+        from airflow_provider_oneinbox.campaigns.inflight import earlier_process_until
         from airflow_provider_oneinbox.campaigns.pacing import Pacing
         from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
         from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
@@ -229,7 +230,8 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         # Pace from the latest recorded attempt plus the create's timeout: the call may have started
         # that much after its record (see docs/campaigns.md, "Pacing after restarts").
         slack = timedelta(seconds=create_hook.settings.timeout)
-        runner.rebuild(search_unrecorded=retry or store is None, slack=slack)
+        earlier = earlier_process_until(ti.try_number, self.oneinbox_resumed, datetime.now(UTC))
+        runner.rebuild(search_unrecorded=retry or store is None, slack=slack, earlier_until=earlier)
         self._check_quota(runner)
         self.log.info("Campaign: %d contacts, %d rejected.", len(book.contacts), len(book.rejected))
         return runner
