@@ -78,7 +78,10 @@ def test_killing_a_worker_only_campaign_hangs_up_its_live_calls_and_says_how_man
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="campaign", map_index=-1, try_number=1)
     context = {"ti": ti, "dag_run": SimpleNamespace(run_after=datetime.now(UTC)), "task_state_store": None}
     outcome: dict[str, object] = {}
-    worker = threading.Thread(target=lambda: outcome.update(result=operator.execute(context)), daemon=True)
+    worker = threading.Thread(
+        target=lambda: outcome.update(result=operator.execute(context)),  # type: ignore[arg-type]
+        daemon=True,
+    )
     worker.start()
     deadline = time.monotonic() + 20
     while sim.calls_created() < 2 and time.monotonic() < deadline:
