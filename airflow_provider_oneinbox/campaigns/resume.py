@@ -8,18 +8,27 @@ before a deferral and then drops the settled contacts' rows from memory.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_oneinbox.campaigns.state import entry_of, restore
+from airflow_provider_oneinbox.campaigns.state import ContactState, entry_of, restore
 
 if TYPE_CHECKING:
     from collections import Counter
 
     from airflow_provider_oneinbox.campaigns.progress import CampaignProgress
-    from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
 
-__all__ = ["restore_saved", "save_progress"]
+__all__ = ["CampaignRunner", "restore_saved", "save_progress"]
+
+
+class CampaignRunner(Protocol):
+    """What these functions use of :class:`~.runner.CampaignRunner` (named so: no import cycle)."""
+
+    states: list[ContactState]
+    live_calls: dict[str, ContactState]
+    saved_entries: dict[int, dict[str, Any]]
+    saved_progress: CampaignProgress | None
+    last_start: datetime | None
 
 
 def restore_saved(
