@@ -1,11 +1,10 @@
 """
 The campaign loop, worker side: place what pacing, hours and quota allow; poll live calls by list.
 
-Design: ``docs/campaigns.md``. :class:`CampaignRunner` holds one campaign's state in memory and
-knows nothing of Airflow's deferral: the operator calls :meth:`CampaignRunner.round` (place what
-may be placed now, read live calls) and sleeps (or, to do, defers) until
-:meth:`CampaignRunner.next_wake`. ``POST /v1/calls`` is only ever sent from :meth:`_place`, after
-:meth:`CampaignLedger.begin` recorded the attempt.
+Design: ``docs/campaigns.md``. :class:`CampaignRunner` holds one campaign's state and knows
+nothing of deferral: the operator calls :meth:`CampaignRunner.round` and sleeps or defers (after
+:meth:`CampaignRunner.save_progress`) until :meth:`CampaignRunner.next_wake`. ``POST /v1/calls`` is
+only sent from :meth:`_place`, after :meth:`CampaignLedger.begin` recorded the attempt.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from airflow_provider_oneinbox.campaigns.state import (
     ENDED,
     ContactState,
     contact_result,
+    ended_on_our_clock,
     progress_of,
     results_in_order,
 )
@@ -333,27 +333,12 @@ class CampaignRunner:
             return  # the outcome (what a redial depends on) arrives after the end
         self._set_live(state, None)
         outcome = (call.get("analysis") or {}).get("outcome")
-        ended_at = self._ended_at(state, call, now)
+        ended_at = ended_on_our_clock(state.began, call, now)
         due = self.redial.next_attempt_at(state.attempts, str(status), outcome, ended_at)
         if due is None:
             state.final = self._result(state, str(status), None)
         else:
             state.due = due
-
-    def _ended_at(self, state: ContactState, call: dict[str, Any], now: datetime) -> datetime:
-        """
-        When the call ended, on OUR clock, the same on every resume: the ledger's record of the
-        attempt (written before the POST) plus the call's length by the API's own clock. The API's
-        ``ended_at`` alone may be skewed (the simulator's clock runs ahead); ``now`` alone moves on
-        every resume, so a redial computed from it would never fall due.
-        """
-        began = state.began
-        created, ended = parse_created_at(call.get("created_at")), parse_created_at(call.get("ended_at"))
-        if created is None or ended is None or ended < created:
-            return now  # nothing better: a resume restarts the redial delay
-        if began is None:
-            return ended  # Airflow 3.1 (no store): trust the API's clock, stable across resumes
-        return began + (ended - created)
 
     # Progress and results
 

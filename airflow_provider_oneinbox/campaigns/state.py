@@ -23,6 +23,7 @@ __all__ = [
     "ENDED",
     "ContactState",
     "contact_result",
+    "ended_on_our_clock",
     "entry_of",
     "progress_of",
     "restore",
@@ -115,6 +116,26 @@ def contact_result(state: ContactState, status: str | None, reason: str | None) 
         call_ids=tuple(state.call_ids),
         reason=reason,
     )
+
+
+def ended_on_our_clock(began: datetime | None, call: dict[str, Any], now: datetime) -> datetime:
+    """
+    When ``call`` ended, on OUR clock, the same on every resume: when its attempt began (recorded
+    before the POST) plus its length by the API's own clock. The API's ``ended_at`` alone may be
+    skewed (the simulator's clock runs ahead); ``now`` alone moves on every resume, so a redial
+    computed from it would never fall due.
+
+    :param began: When the attempt began (our clock), or ``None`` when unknown (Airflow 3.1's
+        resume: the API's ``ended_at`` is used, stable across resumes).
+    :param call: The call's record (``created_at``, ``ended_at``).
+    :param now: The current time: the answer when the record has no usable times.
+    """
+    from airflow_provider_oneinbox.placed_calls import parse_created_at
+
+    created, ended = parse_created_at(call.get("created_at")), parse_created_at(call.get("ended_at"))
+    if created is None or ended is None or ended < created:
+        return now  # nothing better: a resume restarts the redial delay
+    return ended if began is None else began + (ended - created)
 
 
 def _iso(value: datetime | None) -> str | None:
