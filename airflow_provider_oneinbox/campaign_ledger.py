@@ -125,9 +125,17 @@ class CampaignLedger:
             self.log.warning("Could not read %s from the task state store: %s", name, exc)
             return False, None
 
-    def load(self) -> bool:
+    def load(self, *, tail_only: bool = False) -> bool:
         """
         Read the head and every page (``1 + pages`` store reads); return :attr:`complete`.
+
+        With ``tail_only``, read the head and the last page only (2 reads, whatever the campaign's
+        size): enough to :meth:`begin`, :meth:`record_calls` and :meth:`mark_not_sent` new attempts,
+        which go on the last page or a new one. The ledger is then incomplete (a key on an unread
+        page reads as absent, so :meth:`resolve` searches for it): for a resumed campaign whose
+        saved progress (:mod:`~airflow_provider_oneinbox.campaigns.progress`) already says which
+        attempts exist. A key begun again there gets a second entry on a later page, which wins on
+        a full load.
 
         Without a store there is nothing to read: complete, and the caller's ``search_unrecorded``
         alone decides whether an unrecorded key is searched for (Airflow 3.1: on every retry).
@@ -146,8 +154,12 @@ class CampaignLedger:
             # Writing now would start a new head over pages it cannot see: record nothing, dial nothing.
             self._writable = False
             return False
-        complete = True
+        complete = not tail_only
         for index in range(count):
+            if tail_only and index < count - 1:
+                self._pages.append({})
+                self._unreadable.add(index)  # not read: never written
+                continue
             ok, page = self._get(f"{CAMPAIGN_STORE_HEAD_KEY}_{index}")
             if not (ok and isinstance(page, dict)):
                 complete = False

@@ -1,11 +1,10 @@
 """
 The campaign loop, worker side: place what pacing, hours and quota allow; poll live calls by list.
 
-Design: ``docs/campaigns.md``. :class:`CampaignRunner` holds one campaign's state in memory and
-knows nothing of Airflow's deferral: the operator calls :meth:`CampaignRunner.round` (place what
-may be placed now, read live calls) and sleeps (or, to do, defers) until
-:meth:`CampaignRunner.next_wake`. ``POST /v1/calls`` is only ever sent from :meth:`_place`, after
-:meth:`CampaignLedger.begin` recorded the attempt.
+Design: ``docs/campaigns.md``. :class:`CampaignRunner` holds one campaign's state and knows
+nothing of deferral: the operator calls :meth:`CampaignRunner.round` and sleeps or defers (after
+:meth:`CampaignRunner.save_progress`) until :meth:`CampaignRunner.next_wake`. ``POST /v1/calls`` is
+only sent from :meth:`_place`, after :meth:`CampaignLedger.begin` recorded the attempt.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from airflow_provider_oneinbox.campaigns.state import (
     ENDED,
     ContactState,
     contact_result,
+    ended_on_our_clock,
     progress_of,
     results_in_order,
 )
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from airflow_provider_oneinbox.campaigns.contacts import ContactBook
     from airflow_provider_oneinbox.campaigns.hours import CallingHours
     from airflow_provider_oneinbox.campaigns.pacing import Pacing
+    from airflow_provider_oneinbox.campaigns.progress import CampaignProgress
     from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
     from airflow_provider_oneinbox.campaigns.results import ContactResult
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
@@ -82,7 +83,9 @@ class CampaignRunner:
         self.hook, self.create_hook, self.ledger = hook, create_hook, ledger
         self.pacing, self.redial, self.hours, self.deadline = pacing, redial, hours, deadline
         self.since, self.log = since, log
-        self.states = [ContactState(contact) for contact in book.contacts]
+        self.states = [ContactState(contact, position) for position, contact in enumerate(book.contacts)]
+        #: Live calls by id (the states whose ``live`` is set).
+        self.live_calls: dict[str, ContactState] = {}
         self.last_start: datetime | None = None
         self.blocked_until: datetime | None = None
         self.quota_paused = False
@@ -91,6 +94,15 @@ class CampaignRunner:
         self.analysis_grace = ANALYSIS_GRACE
         #: Calls the campaign trigger saw ended and waited for: settled without waiting again.
         self.settle_now: set[str] = set()
+        #: Polls of the live calls at most this often (``None``: every round).
+        self.poll_every: timedelta | None = None
+        self.last_poll: datetime | None = None
+        #: When (our clock) a call was last seen ended: a deferral waits for a quiet spell.
+        self.last_end: datetime | None = None
+        #: The saved progress (Airflow 3.3's task state store), or ``None``.
+        self.saved_progress: CampaignProgress | None = None
+        #: The unsettled contacts' entries as last saved or loaded, by position.
+        self.saved_entries: dict[int, dict[str, Any]] = {}
 
     # Keys and the ledger
 
@@ -99,40 +111,68 @@ class CampaignRunner:
         return state.contact.idempotency_key(*self.ids, attempt)
 
     def rebuild(
-        self, *, search_unrecorded: bool, slack: timedelta, earlier_until: datetime | None = None
+        self,
+        *,
+        search_unrecorded: bool,
+        slack: timedelta,
+        progress: CampaignProgress | None = None,
+        earlier_until: datetime | None = None,
     ) -> None:
         """
-        Restore every contact's attempts and ids from the ledger (and its walk): after a retry or a resume.
+        Restore the contacts' attempts and ids after a retry or a resume.
+
+        With ``progress`` read whole and no retry (``search_unrecorded`` false), its saved entries
+        are the state: settled contacts are only marked, unsettled ones restored, and the ledger is
+        not consulted (``1 + active pages`` store reads). Otherwise every unsettled contact's keys
+        are resolved by the ledger (and its walk), and its placed calls polled as live.
 
         :param search_unrecorded: Whether keys without an entry may have been placed (a retry, 3.1).
         :param slack: The create request's timeout (pacing from the latest recorded attempt).
+        :param progress: The loaded saved progress, or ``None``.
         :param earlier_until: Without a task state store, when an earlier process may last have sent a
             create (``campaigns.inflight.earlier_process_until``): the walk waits ``slack`` past it.
         """
         from airflow_provider_oneinbox.campaigns.inflight import wait_for_inflight_creates
         from airflow_provider_oneinbox.campaigns.pacing import latest_start
+        from airflow_provider_oneinbox.campaigns.resume import restore_saved
 
-        keys = {self.key(s, n): (s, n) for s in self.states for n in range(1, self.redial.max_attempts + 1)}
+        if restore_saved(self, progress, search_unrecorded=search_unrecorded, slack=slack):
+            return
         if self.ledger.store is None:  # 3.1: a create in flight when a worker died is not listed yet
             wait_for_inflight_creates(earlier_until, slack, log=self.log)
+        attempts = range(1, self.redial.max_attempts + 1)
+        keys = {self.key(s, n): (s, n) for s in self.states if not s.saved for n in attempts}
         found = self.ledger.resolve(keys, since=self.since, search_unrecorded=search_unrecorded)
         for key, call_id in sorted(found.placed.items(), key=lambda item: keys[item[0]][1]):
             state, attempt = keys[key]
             state.attempts = max(state.attempts, attempt)
             state.call_ids.append(call_id)
-            state.live = call_id  # until a poll reads it ended
+            state.began = parse_created_at((self.ledger.entry(key) or {}).get("at"))
+            self._set_live(state, call_id)  # until a poll reads it ended
         for key in found.unknown:
             state, attempt = keys[key]
             state.attempts = max(state.attempts, attempt)
             state.final = self._result(state, UNKNOWN, f"call may have been placed: {found.reason}")
-        times = [parse_created_at((self.ledger.entry(k) or {}).get("at")) for k in found.placed]
-        self.last_start = latest_start([t for t in times if t is not None], slack=slack)
+        self.last_start = latest_start([s.began for s in self.states if s.began is not None], slack=slack)
+
+    def _set_live(self, state: ContactState, call_id: str | None) -> None:
+        if state.live is not None:
+            self.live_calls.pop(state.live, None)
+        state.live = call_id
+        if call_id is not None:
+            self.live_calls[call_id] = state
+
+    def save_progress(self) -> bool:
+        """Save what changed since the last save or load (before a deferral); whether all was saved."""
+        from airflow_provider_oneinbox.campaigns.resume import save_progress
+
+        return save_progress(self)
 
     # One round
 
     def live_count(self) -> int:
         """Calls placed and not seen ended."""
-        return sum(1 for s in self.states if s.live is not None)
+        return len(self.live_calls)
 
     def round(self, now: datetime) -> int:
         """
@@ -141,10 +181,12 @@ class CampaignRunner:
         :param now: The current time, aware.
         :return: Calls placed in this round.
         """
-        self.poll(now)
+        if self.poll_every is None or self.last_poll is None or now - self.last_poll >= self.poll_every:
+            self.poll(now)
+            self.last_poll = now
         if self.deadline is not None and now >= self.deadline:
             for state in self.states:  # even while a 429 pauses dialling: the deadline ends waiting
-                if state.final is None and state.live is None:
+                if not state.settled and state.live is None:
                     self._finish_at_deadline(state)
             return 0
         if self.blocked_until is not None and now < self.blocked_until:
@@ -165,7 +207,7 @@ class CampaignRunner:
         from airflow_provider_oneinbox.campaigns.hours import is_open, next_opening
 
         for state in self.states:
-            if state.final is not None or state.live is not None:
+            if state.settled or state.live is not None:
                 continue
             if state.due is not None and now < state.due:
                 continue
@@ -232,12 +274,14 @@ class CampaignRunner:
                 return True
             found = self._recover(key, str(exc))
             if found is None:
-                state.attempts = attempt
+                state.attempts, state.began = attempt, now
                 state.final = self._result(state, UNKNOWN, f"call may have been placed: {exc}")
                 return True
             call = found
         self.ledger.record_calls({key: str(call["id"])})
-        state.attempts, state.live, state.due, state.last = attempt, str(call["id"]), None, call
+        state.attempts, state.due, state.began = attempt, None, now
+        state.status, state.outcome, state.summary = call.get("status"), None, None
+        self._set_live(state, str(call["id"]))
         state.seen_ended = None  # the grace for the outcome is per call, not per contact
         state.call_ids.append(str(call["id"]))
         return True
@@ -263,7 +307,7 @@ class CampaignRunner:
 
     def poll(self, now: datetime) -> None:
         """Read the agent's calls (newest first) until every live call is seen; settle ended ones."""
-        wanted = {s.live: s for s in self.states if s.live is not None}
+        wanted = dict(self.live_calls)
         if not wanted:
             return
         calls = self.hook.iter_calls(agent_id=self.request["agent_id"], max_items=MAX_POLL_CALLS)
@@ -278,17 +322,18 @@ class CampaignRunner:
             state.misses += 1
             if state.misses >= MAX_MISSES:
                 self.log.warning("Call %s is not in the agent's list; giving it up as unknown.", state.live)
-                state.live = None
+                self._set_live(state, None)
                 state.final = self._result(state, UNKNOWN, "call not found in the agent's calls")
 
     def _settle(self, state: ContactState, call: dict[str, Any], now: datetime) -> None:
         from airflow_provider_oneinbox.rules.results import post_call_data_ready
 
-        state.last = call
+        state.read(call)
         status = call.get("status")
         if status not in ENDED:
             return
         state.seen_ended = state.seen_ended or now
+        self.last_end = now
         if (
             status == COMPLETED
             and not post_call_data_ready(call)
@@ -296,36 +341,20 @@ class CampaignRunner:
             and state.live not in self.settle_now
         ):
             return  # the outcome (what a redial depends on) arrives after the end
-        state.live = None
+        self._set_live(state, None)
         outcome = (call.get("analysis") or {}).get("outcome")
-        ended_at = self._ended_at(state, call, now)
+        ended_at = ended_on_our_clock(state.began, call, now)
         due = self.redial.next_attempt_at(state.attempts, str(status), outcome, ended_at)
         if due is None:
             state.final = self._result(state, str(status), None)
         else:
             state.due = due
 
-    def _ended_at(self, state: ContactState, call: dict[str, Any], now: datetime) -> datetime:
-        """
-        When the call ended, on OUR clock, the same on every resume: the ledger's record of the
-        attempt (written before the POST) plus the call's length by the API's own clock. The API's
-        ``ended_at`` alone may be skewed (the simulator's clock runs ahead); ``now`` alone moves on
-        every resume, so a redial computed from it would never fall due.
-        """
-        entry = self.ledger.entry(self.key(state, state.attempts)) or {}
-        began = parse_created_at(entry.get("at"))
-        created, ended = parse_created_at(call.get("created_at")), parse_created_at(call.get("ended_at"))
-        if created is None or ended is None or ended < created:
-            return now  # nothing better: a resume restarts the redial delay
-        if began is None:
-            return ended  # Airflow 3.1 (no store): trust the API's clock, stable across resumes
-        return began + (ended - created)
-
     # Progress and results
 
     def done(self) -> bool:
         """Whether every contact is final."""
-        return all(s.final is not None for s in self.states)
+        return all(s.settled for s in self.states)
 
     def next_wake(self, now: datetime, poll_every: timedelta | None) -> datetime:
         """
@@ -335,10 +364,10 @@ class CampaignRunner:
         :param poll_every: The worker's poll period (``None``: the trigger watches the calls instead;
             with nothing else pending the answer is ``datetime.max``).
         """
-        candidates = [s.due for s in self.states if s.final is None and s.live is None and s.due]
+        candidates = [s.due for s in self.states if not s.settled and s.live is None and s.due]
         if self.live_count() and poll_every is not None:
             candidates.append(now + poll_every)
-        waiting = any(s.final is None and s.live is None for s in self.states)
+        waiting = any(not s.settled and s.live is None for s in self.states)
         if self.blocked_until is not None:
             candidates.append(self.blocked_until)
         elif self.last_start is not None and waiting:
@@ -352,14 +381,14 @@ class CampaignRunner:
     def stop_all(self, reason: str = "stopped") -> int:
         """Hang up every live call of the campaign; mark unfinished contacts; return how many were hung up."""
         stopped = 0
+        for state in list(self.live_calls.values()):
+            try:
+                self.hook.stop_call(str(state.live))
+                stopped += 1
+            except OneInboxError as exc:
+                self.log.warning("Could not hang up call %s: %s", state.live, exc)
         for state in self.states:
-            if state.live is not None:
-                try:
-                    self.hook.stop_call(state.live)
-                    stopped += 1
-                except OneInboxError as exc:
-                    self.log.warning("Could not hang up call %s: %s", state.live, exc)
-            if state.final is None:
+            if not state.settled:
                 state.final = self._result(state, None, reason)
         return stopped
 
@@ -368,8 +397,13 @@ class CampaignRunner:
 
     def results(self) -> Iterator[ContactResult]:
         """Every row, invalid contacts included, in input order."""
-        return results_in_order(self.states, self.book.rejected)
+        saved = self.saved_progress.settled() if self.saved_progress is not None else ()
+        return results_in_order(self.states, self.book.rejected, saved)
 
     def progress(self) -> str:
         """The task log's progress line."""
-        return progress_of(self.states, quota_paused=self.quota_paused)
+        earlier = self.saved_progress.outcomes if self.saved_progress is not None else None
+        placed = self.saved_progress.placed if self.saved_progress is not None else 0
+        return progress_of(
+            self.states, quota_paused=self.quota_paused, earlier=earlier, earlier_placed=placed
+        )

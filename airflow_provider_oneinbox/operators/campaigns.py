@@ -6,11 +6,11 @@ stop, results): ``docs/campaigns.md``. The loop's steps are
 :class:`~airflow_provider_oneinbox.campaigns.runner.CampaignRunner`'s; this module only wires
 them to Airflow.
 
-State of this module (issue 12, work in progress): the worker-only path (``deferrable=False``,
-the default for now) is tested; ``deferrable=True`` defers to a first, standalone campaign
-trigger (one small dag.test() test; not yet on the shared poller, no trigger ``on_kill``).
-Everything heavier than the standard library is imported in ``execute``: a DAG file importing
-this module pays for parsing only.
+Between deferrals the worker saves the contacts' progress in the task state store
+(:mod:`~airflow_provider_oneinbox.campaigns.progress`, Airflow 3.3+), so a resume reads only the
+unsettled contacts; on Airflow 3.1 a resume rebuilds from the ledger's walk (bounded by
+``reattach_search_limit``). Everything heavier than the standard library is imported in
+``execute``: a DAG file importing this module pays for parsing only.
 """
 
 from __future__ import annotations
@@ -65,8 +65,13 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         without one (a redial depends on the outcome).
     :param min_defer_seconds: With ``deferrable=True``, the worker defers only when nothing but a
         call's end can happen for longer than this; shorter gaps it sleeps through.
+    :param transcripts: With ``results_path``, fetch each settled call's transcript once at the end
+        (``GET /v1/calls/{id}``, one at a time) and write them beside the results; never into XCom or
+        the log.
     :param deferrable: Wait in the triggerer (:class:`~airflow_provider_oneinbox.triggers.campaign.
-        OneInboxCampaignTrigger`) between rounds. Work in progress: see the module docstring.
+        OneInboxCampaignTrigger`) between rounds, when nothing but a call's end can happen for
+        longer than ``min_defer_seconds`` and no call ended in the last ``min_defer_seconds`` (while
+        calls end often, the worker polls them itself: a deferral per call would cost more).
     """
 
     template_fields: Sequence[str] = ("agent_id", "from_number", "contacts", "results_path")
@@ -93,6 +98,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         reattach_search_limit: int = 10_000,
         analysis_grace_period: float = 60.0,
         min_defer_seconds: float = 30.0,
+        transcripts: bool = True,
         deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -112,27 +118,42 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         self.analysis_grace_period = analysis_grace_period
         self.min_defer_seconds = min_defer_seconds
         self.deferrable = deferrable
+        self.transcripts = transcripts
         self._runner: CampaignRunner | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check everything, then place, poll and redial until every contact is final; write results."""
-        return self._advance(context, ended=())
+        return self._guarded(context, ended=(), last_start=None)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, last_start: str | None = None
+    ) -> dict[str, Any]:
         """
-        Resume after the campaign trigger fired: rebuild from the ledger and go on.
+        Resume after the campaign trigger fired: rebuild from the saved progress and go on.
 
         :param context: The task's context.
         :param event: ``{"reason", "ended"}``: the ids the trigger saw ended (settled without
             waiting for their outcome again: the trigger waited for it).
+        :param last_start: The deferring worker's latest create start (ISO 8601), from the
+            deferral's ``kwargs``: a triggerer merges them with the event on 3.1 and 3.3, while
+            ``dag.test()``'s inline trigger drops them (the task state store copy serves there).
         """
-        return self._advance(context, ended=tuple((event or {}).get("ended") or ()))
+        return self._guarded(context, ended=tuple((event or {}).get("ended") or ()), last_start=last_start)
 
-    def _advance(self, context: Context, ended: Sequence[str]) -> dict[str, Any]:
+    def _guarded(self, context: Context, ended: Sequence[str], last_start: str | None) -> dict[str, Any]:
+        from airflow_provider_oneinbox.task_errors import fail_on_oneinbox_errors
+
+        # Bad input fails at once (no retry); a transient API error follows ``retries``.
+        with fail_on_oneinbox_errors(f"Campaign {self.task_id}"):
+            return self._advance(context, ended, last_start)
+
+    def _advance(self, context: Context, ended: Sequence[str], last_start: str | None) -> dict[str, Any]:
         runner = self._build(context)
         runner.settle_now = set(ended)
         store = context.get("task_state_store")
-        if self.oneinbox_resumed and store is not None:
+        if isinstance(last_start, str):
+            runner.last_start = datetime.fromisoformat(last_start)
+        elif self.oneinbox_resumed and store is not None:
             # Pace from the deferring worker's exact latest start, not from the ledger's record plus
             # the create timeout (a crash's retry must assume that; a clean deferral need not).
             try:
@@ -144,6 +165,8 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
                 runner.last_start = datetime.fromisoformat(saved)
         self._runner = runner
         poll_every = timedelta(seconds=self.poll_interval)
+        runner.poll_every = poll_every
+        quiet = timedelta(seconds=self.min_defer_seconds)
         last_progress = _time.monotonic()
         while True:
             runner.round(datetime.now(UTC))
@@ -157,7 +180,8 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
                 # Sleep through short gaps (a pacing slot a second away); defer only when nothing can
                 # happen for a while except calls ending, which the trigger watches.
                 wake = runner.next_wake(now, None)
-                if (wake - now).total_seconds() > self.min_defer_seconds:
+                calm = runner.last_end is None or now - runner.last_end > quiet
+                if wake - now > quiet and calm:
                     self._defer(runner, wake, store)
             wake = runner.next_wake(now, poll_every)
             _time.sleep(min(max((wake - datetime.now(UTC)).total_seconds(), 0.05), self.poll_interval))
@@ -168,7 +192,6 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         from airflow_provider_oneinbox.triggers.campaign import OneInboxCampaignTrigger
 
         live = [s.live for s in runner.states if s.live is not None]
-        self.log.info("Campaign: %s; deferring until a call ends or %s.", runner.progress(), wake.isoformat())
         trigger = OneInboxCampaignTrigger(
             agent_id=self.agent_id,
             call_ids=live,
@@ -177,13 +200,18 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
             poll_interval=self.poll_interval,
             analysis_grace_period=self.analysis_grace_period,
         )
+        self.log.info("Campaign: %s; deferring until a call ends or %s.", runner.progress(), wake.isoformat())
+        if store is not None and not runner.save_progress():
+            self.log.warning("Campaign: progress not saved; polling from the worker instead of deferring.")
+            return
         self._runner = None  # the worker lets go: nothing to hang up from here
-        if store is not None and runner.last_start is not None:
+        last_start = None if runner.last_start is None else runner.last_start.isoformat()
+        if store is not None and last_start is not None:
             try:  # one timestamp; a failure only costs the resume the create timeout's slack
-                store.set(LAST_START_KEY, runner.last_start.isoformat())
+                store.set(LAST_START_KEY, last_start)
             except Exception as exc:
                 self.log.warning("Could not write %s to the task state store: %s", LAST_START_KEY, exc)
-        self.defer(trigger=trigger, method_name="execute_complete")
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs={"last_start": last_start})
 
     def on_kill(self) -> None:
         """Hang up every live call of the campaign, and say how many."""
@@ -197,6 +225,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         from airflow_provider_oneinbox.campaigns.hours import CallingHours
         from airflow_provider_oneinbox.campaigns.inflight import earlier_process_until
         from airflow_provider_oneinbox.campaigns.pacing import Pacing
+        from airflow_provider_oneinbox.campaigns.progress import CampaignProgress
         from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
         from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
         from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
@@ -214,7 +243,15 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         ledger = CampaignLedger(
             self.hook, store, agent_id=self.agent_id, search_limit=self.reattach_search_limit, log=self.log
         )
-        ledger.load()
+        progress = None
+        if store is not None:
+            progress = CampaignProgress(
+                store, contacts=len(book.contacts), log=self.log, try_number=ti.try_number or 1
+            )
+            progress.load()
+        # A resume of this try with its progress read whole needs only the ledger's last page.
+        fast = self.oneinbox_resumed and progress is not None and progress.usable
+        ledger.load(tail_only=fast)
         since = earliest_attempt(None, context.get("dag_run"), ti)
         # Anchored on the run, not on this try or resume: the same deadline every time.
         deadline = since + self.deadline if isinstance(self.deadline, timedelta) else self.deadline
@@ -231,15 +268,21 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         # that much after its record (see docs/campaigns.md, "Pacing after restarts").
         slack = timedelta(seconds=create_hook.settings.timeout)
         earlier = earlier_process_until(ti.try_number, self.oneinbox_resumed, datetime.now(UTC))
-        runner.rebuild(search_unrecorded=retry or store is None, slack=slack, earlier_until=earlier)
-        self._check_quota(runner)
+        runner.rebuild(
+            search_unrecorded=(retry or store is None) and not fast,
+            slack=slack,
+            progress=progress,
+            earlier_until=earlier,
+        )
+        if not self.oneinbox_resumed:  # a resume's calls are the campaign's own: it checked them
+            self._check_quota(runner)
         self.log.info("Campaign: %d contacts, %d rejected.", len(book.contacts), len(book.rejected))
         return runner
 
     def _check_quota(self, runner: CampaignRunner) -> None:
         if self.quota_policy == "ignore":
             return
-        needed = sum(1 for s in runner.states if s.final is None and not s.call_ids)
+        needed = sum(1 for s in runner.states if not s.settled and not s.attempts)
         usage = self.hook.get_usage()
         remaining = usage.get("calls_remaining_today")
         if isinstance(remaining, int) and remaining < needed:
@@ -252,7 +295,9 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
 
     def _finish(self, runner: CampaignRunner) -> dict[str, Any]:
         from airflow_provider_oneinbox.campaigns.results import summarize, write_results
+        from airflow_provider_oneinbox.campaigns.transcripts import fetch_transcripts
 
         if self.results_path is not None:
-            return write_results(runner.results(), self.results_path)
+            texts = fetch_transcripts(self.hook, runner.results(), self.log) if self.transcripts else None
+            return write_results(runner.results(), self.results_path, transcripts=texts)
         return {**summarize(runner.results()), "results": None, "transcripts": None}

@@ -11,7 +11,9 @@ from typing import Any
 FICTIONAL_NUMBERS = tuple(f"+1415555{n:04d}" for n in range(100, 200))
 
 
-def write_contacts_csv(path: Path, count: int, *, with_timezone: bool = True) -> Path:
+def write_contacts_csv(
+    path: Path, count: int, *, with_timezone: bool = True, timezone: str | None = None
+) -> Path:
     """
     Write ``count`` contacts to a CSV file: keys ``crm-<i>``, fictional numbers (repeating),
     two variables and, on every tenth row, a time zone.
@@ -19,12 +21,14 @@ def write_contacts_csv(path: Path, count: int, *, with_timezone: bool = True) ->
     :param path: Where to write.
     :param count: How many data rows.
     :param with_timezone: Whether to add the ``timezone`` column.
+    :param timezone: The time zone of every row (default: ``America/Chicago`` on every tenth).
     """
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["key", "to_number", "first_name", "plan", *(["timezone"] if with_timezone else [])])
         for i in range(count):
-            zone = ["America/Chicago" if i % 10 == 0 else ""] if with_timezone else []
+            default = "America/Chicago" if i % 10 == 0 else ""
+            zone = [timezone or default] if with_timezone else []
             writer.writerow([f"crm-{i}", FICTIONAL_NUMBERS[i % 100], f"Name {i}", "gold", *zone])
     return path
 
