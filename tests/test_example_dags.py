@@ -141,9 +141,17 @@ def test_csv_campaign_dag_calls_each_contact_once_per_attempt_and_writes_rows_in
 
     (summary,) = task_xcoms(dag_run, "call_contacts")
     (report,) = task_xcoms(dag_run, "report")
-    (results,) = tmp_path.glob("*.jsonl")
+    (results,) = (path for path in tmp_path.glob("*.jsonl") if not path.name.endswith(".transcripts.jsonl"))
     assert summary["results"] == report["results"]
     assert Path(summary["results"].removeprefix("file://")) == results
+    # The transcripts go to a file of their own beside the results, one line per ended call.
+    (transcripts,) = tmp_path.glob("*.transcripts.jsonl")
+    assert Path(summary["transcripts"].removeprefix("file://")) == transcripts
+    assert {json.loads(line)["call_id"] for line in transcripts.read_text().splitlines()} <= {
+        call_id
+        for row in json.loads(f"[{','.join(results.read_text().splitlines())}]")
+        for call_id in row["call_ids"]
+    }
     rows = [json.loads(line) for line in results.read_text().splitlines()]
 
     # One row per CSV row, in the file's order; the bad ones reported, never called.
