@@ -8,6 +8,7 @@ an error), read back by ``campaign_event_from_payload``; never a transcript, a n
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_its_kwargs_hold_ids_and_times_only_and_rebuild_the_same_trigger() -> No
 
 
 def test_the_first_versions_kwargs_still_build_a_trigger() -> None:
-    old = {
+    old: dict[str, Any] = {
         "agent_id": "agt_sales",
         "call_ids": ["c1"],
         "wake_at": None,

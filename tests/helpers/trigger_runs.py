@@ -17,7 +17,7 @@ from airflow_provider_oneinbox.rules.watch import CallWatch
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from airflow.triggers.base import BaseTrigger
 
@@ -65,7 +65,9 @@ def campaign_trigger_for(call_ids: list[str], **kwargs: Any) -> OneInboxCampaign
 
 
 def run_together(
-    triggers: list[BaseTrigger], alongside: Callable[[], Awaitable[Any]] | None = None, timeout: float = 30
+    triggers: Sequence[BaseTrigger],
+    alongside: Callable[[], Awaitable[Any]] | None = None,
+    timeout: float = 30,
 ) -> list[list[dict[str, Any]]]:
     """
     Run ``triggers`` at once on one new event loop (as one triggerer process runs them); each one's events.
@@ -99,14 +101,14 @@ def first_event_within(trigger: BaseTrigger, seconds: float) -> dict[str, Any] |
     """
 
     async def first() -> dict[str, Any] | None:
-        events = trigger.run()
+        events = aiter(trigger.run())
         try:
             async with asyncio.timeout(seconds):
                 return (await anext(events)).payload
         except TimeoutError:
             return None
         finally:
-            await events.aclose()
+            await events.aclose()  # type: ignore[attr-defined]
 
     return asyncio.run(first())
 
