@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.kill_marker import failed_by_itself
 from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS
 from airflow_provider_oneinbox.rules.results import post_call_data_ready
 from airflow_provider_oneinbox.rules.watch import MAX_ERROR_BACKOFF_SECONDS, CallWatch, error_backoff
@@ -302,6 +303,13 @@ class OneInboxCallTrigger(BaseTrigger):
                 "kill cannot be told from a handover to another triggerer: OneInbox call %s was left "
                 "running. Stop it with OneInboxStopCallOperator if it must end.",
                 exc,
+                self.call_id,
+            )
+            return
+        if state == "failed" and await failed_by_itself(self.task_instance):
+            self.log.info(
+                "Trigger cancelled after its task failed by itself (not a user's kill): leaving "
+                "OneInbox call %s running.",
                 self.call_id,
             )
             return

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.kill_marker import failed_by_itself
 from airflow_provider_oneinbox.rules.campaign_events import CampaignWake
 from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS
 from airflow_provider_oneinbox.rules.results import post_call_data_ready
@@ -299,6 +300,12 @@ class OneInboxCampaignTrigger(BaseTrigger):
                 "Trigger cancelled, but the task instance's state could not be read (%s), so a user's "
                 "kill cannot be told from a handover to another triggerer: %s were left running.",
                 exc,
+                what,
+            )
+            return
+        if state == "failed" and await failed_by_itself(self.task_instance):
+            self.log.info(
+                "Trigger cancelled after its task failed by itself (not a user's kill): leaving %s running.",
                 what,
             )
             return
