@@ -305,13 +305,20 @@ class CallWaiter:
         :param context: The task context.
         :param payload: The trigger's event payload.
         """
+        from airflow_provider_oneinbox.kill_marker import mark_failed_by_itself
         from airflow_provider_oneinbox.rules.events import MalformedEventError, event_from_payload
 
         try:
-            event = event_from_payload(payload)
-        except MalformedEventError as exc:
-            raise AirflowException(str(exc)) from None
-        return self.finish(context, event)
+            try:
+                event = event_from_payload(payload)
+            except MalformedEventError as exc:
+                raise AirflowException(str(exc)) from None
+            return self.finish(context, event)
+        except Exception:
+            # A stalled triggerer's copy of the trigger, cancelled later, must not read this
+            # failure as a user's "mark failed" and hang up (see kill_marker).
+            mark_failed_by_itself(context)
+            raise
 
     def finish(
         self, context: Context, event: CallWaitEvent, record: dict[str, Any] | None = None

@@ -6,12 +6,13 @@ import asyncio
 import inspect
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.kill_marker import failed_by_itself
 from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS
 from airflow_provider_oneinbox.rules.results import post_call_data_ready
 from airflow_provider_oneinbox.rules.watch import MAX_ERROR_BACKOFF_SECONDS, CallWatch, error_backoff
@@ -285,10 +286,7 @@ class OneInboxCallTrigger(BaseTrigger):
         the hang-up run in a task of their own, each step bounded in time, that goes on when this
         coroutine is cancelled.
         """
-        decision = asyncio.ensure_future(self._hang_up_if_killed())
-        _KILL_DECISIONS.add(decision)
-        decision.add_done_callback(_KILL_DECISIONS.discard)
-        await asyncio.shield(decision)
+        await decide_and_act(self._hang_up_if_killed())
 
     async def _hang_up_if_killed(self) -> None:
         """:meth:`on_kill`'s work: read the task instance's state, hang up if it was killed."""
@@ -305,6 +303,13 @@ class OneInboxCallTrigger(BaseTrigger):
                 "kill cannot be told from a handover to another triggerer: OneInbox call %s was left "
                 "running. Stop it with OneInboxStopCallOperator if it must end.",
                 exc,
+                self.call_id,
+            )
+            return
+        if state == "failed" and await failed_by_itself(self.task_instance):
+            self.log.info(
+                "Trigger cancelled after its task failed by itself (not a user's kill): leaving "
+                "OneInbox call %s running.",
                 self.call_id,
             )
             return
@@ -335,47 +340,69 @@ class OneInboxCallTrigger(BaseTrigger):
             self.log.warning("Task killed; could not hang up OneInbox call %s: %s", self.call_id, exc)
 
     async def _task_instance_state(self) -> str | None:
-        """
-        The current state of the task instance this trigger serves, as the metadata DB has it.
-
-        Asks the triggerer's supervisor over the Task SDK's comms (``GetTaskStates``, the request
-        behind ``RuntimeTaskInstance.get_task_states``) with its async ``asend``: awaiting it never
-        blocks the event loop, and a timeout withdraws the request. Raises :class:`_StateUnknown`
-        saying why when there is no answer to trust.
-        """
-        ti = self.task_instance
-        if ti is None:
-            raise _StateUnknown("the trigger has no task instance")
-        try:
-            from airflow.sdk.execution_time import task_runner
-            from airflow.sdk.execution_time.comms import GetTaskStates
-        except ImportError as exc:
-            raise _StateUnknown(f"this Airflow has no task-state request: {exc}") from None
-        asend = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "asend", None)
-        if not inspect.iscoroutinefunction(asend):
-            raise _StateUnknown("no async channel to the triggerer's supervisor")
-        try:
-            task_id, run_id, map_index = ti.task_id, ti.run_id, ti.map_index
-            request = GetTaskStates(
-                dag_id=ti.dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index
-            )
-            # Shielded: the comms read their answer in order, so an abandoned request must still
-            # consume its own answer, or the next request of any trigger would get it.
-            response = await asyncio.wait_for(asyncio.shield(asend(request)), TASK_STATE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise _StateUnknown(f"no answer within {TASK_STATE_TIMEOUT_SECONDS:.0f}s") from None
-        except Exception as exc:
-            raise _StateUnknown(f"asking failed: {exc!r}") from None
-        # {run_id: {task_id, or f"{task_id}_{map_index}" for a mapped instance: state}}
-        by_run = getattr(response, "task_states", None)
-        states = by_run.get(run_id) if isinstance(by_run, dict) else None
-        key = task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"
-        if not isinstance(states, dict) or key not in states:
-            raise _StateUnknown(f"unexpected answer {response!r}")
-        state = getattr(states[key], "value", states[key])  # a TaskInstanceState, a str or None
-        if state is not None and not isinstance(state, str):
-            raise _StateUnknown(f"unexpected state {state!r}")
-        return state
+        """The current state of the task instance this trigger serves (:func:`task_instance_state`)."""
+        return await task_instance_state(self.task_instance)
 
     async def cleanup(self) -> None:
         """Release nothing remote: this also runs on triggerer restarts, when the call must go on."""
+
+
+async def decide_and_act(work: Coroutine[Any, Any, None]) -> None:
+    """
+    Run an ``on_kill`` decision in a task of its own, awaited but shielded: Airflow 3.3 cancels a
+    cancelled trigger again about every second until it has finished, which would cut it short.
+
+    :param work: The decision and its action, each step bounded in time by its author.
+    """
+    decision = asyncio.ensure_future(work)
+    _KILL_DECISIONS.add(decision)
+    decision.add_done_callback(_KILL_DECISIONS.discard)
+    await asyncio.shield(decision)
+
+
+async def task_instance_state(ti: Any) -> str | None:
+    """
+    The current state of the task instance a trigger serves, as the metadata DB has it.
+
+    Asks the triggerer's supervisor over the Task SDK's comms (``GetTaskStates``, the request
+    behind ``RuntimeTaskInstance.get_task_states``) with its async ``asend``: awaiting it never
+    blocks the event loop, and a timeout withdraws the request. Raises :class:`StateUnknown`
+    saying why when there is no answer to trust. Shared by every trigger's ``on_kill`` ("was the
+    task really killed, or was the trigger handed over?").
+
+    :param ti: The trigger's ``task_instance`` (``None`` outside a triggerer).
+    """
+    if ti is None:
+        raise _StateUnknown("the trigger has no task instance")
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import GetTaskStates
+    except ImportError as exc:
+        raise _StateUnknown(f"this Airflow has no task-state request: {exc}") from None
+    asend = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "asend", None)
+    if not inspect.iscoroutinefunction(asend):
+        raise _StateUnknown("no async channel to the triggerer's supervisor")
+    try:
+        task_id, run_id, map_index = ti.task_id, ti.run_id, ti.map_index
+        request = GetTaskStates(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index)
+        # Shielded: the comms read their answer in order, so an abandoned request must still
+        # consume its own answer, or the next request of any trigger would get it.
+        response = await asyncio.wait_for(asyncio.shield(asend(request)), TASK_STATE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise _StateUnknown(f"no answer within {TASK_STATE_TIMEOUT_SECONDS:.0f}s") from None
+    except Exception as exc:
+        raise _StateUnknown(f"asking failed: {exc!r}") from None
+    # {run_id: {task_id, or f"{task_id}_{map_index}" for a mapped instance: state}}
+    by_run = getattr(response, "task_states", None)
+    states = by_run.get(run_id) if isinstance(by_run, dict) else None
+    key = task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"
+    if not isinstance(states, dict) or key not in states:
+        raise _StateUnknown(f"unexpected answer {response!r}")
+    state = getattr(states[key], "value", states[key])  # a TaskInstanceState, a str or None
+    if state is not None and not isinstance(state, str):
+        raise _StateUnknown(f"unexpected state {state!r}")
+    return state
+
+
+#: Public name of why :func:`task_instance_state` had no answer to trust.
+StateUnknown = _StateUnknown

@@ -87,13 +87,15 @@ class Seat:
 
     :param poller: The poller it sits at.
     :param call_id: The call the trigger waits for.
+    :param notify: Set on every delivery (a trigger watching many calls waits on one event).
     """
 
-    __slots__ = ("_latest", "_waiter", "call_id", "poller")
+    __slots__ = ("_latest", "_waiter", "call_id", "notify", "poller")
 
-    def __init__(self, poller: AgentCallPoller, call_id: str) -> None:
+    def __init__(self, poller: AgentCallPoller, call_id: str, notify: asyncio.Event | None = None) -> None:
         self.poller = poller
         self.call_id = call_id
+        self.notify = notify
         self._latest: Sighting | None = None
         self._waiter: asyncio.Future[Sighting] | None = None
 
@@ -107,10 +109,17 @@ class Seat:
             self._waiter.set_result(sighting)
         else:
             self._latest = sighting
+        if self.notify is not None:
+            self.notify.set()
 
     def discard(self) -> None:
         """Drop a sighting not taken yet (it is older than a read the trigger just made)."""
         self._latest = None
+
+    def take(self) -> Sighting | None:
+        """The sighting not taken yet, if any, without waiting."""
+        sighting, self._latest = self._latest, None
+        return sighting
 
     async def next(self, timeout: float) -> Sighting | None:
         """
@@ -185,13 +194,14 @@ class AgentCallPoller:
         """
         return not self.broken and self._task is not None and not self._task.done()
 
-    def join(self, call_id: str) -> Seat:
+    def join(self, call_id: str, notify: asyncio.Event | None = None) -> Seat:
         """
         Seat a trigger waiting for ``call_id``; the first one starts the rounds.
 
         :param call_id: The call it waits for.
+        :param notify: Set on every delivery to the seat (see :class:`Seat`).
         """
-        seat = Seat(self, call_id)
+        seat = Seat(self, call_id, notify)
         self.seats[seat] = None
         if self.broken:
             seat.deliver(FALLBACK)
@@ -346,6 +356,69 @@ def watching(settings: OneInboxSettings, agent_id: str, poll_interval: float, ca
         yield seat
     finally:
         poller.leave(seat)
+
+
+class Flock:
+    """
+    One trigger's seats for many calls of one agent (a campaign's live calls), woken together.
+
+    :param poller: The poller the seats are at.
+    :param seats: One seat per call id.
+    :param arrived: Set whenever any seat gets a sighting.
+    """
+
+    def __init__(self, poller: AgentCallPoller, seats: dict[str, Seat], arrived: asyncio.Event) -> None:
+        self.poller = poller
+        self.seats = seats
+        self._arrived = arrived
+
+    async def next(self, timeout: float) -> dict[str, Sighting]:
+        """
+        The sightings delivered since the last call, by call id; waits up to ``timeout`` seconds
+        for the first one (an empty dict if none came).
+
+        :param timeout: How long to wait for the poller.
+        """
+        if not self._arrived.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(timeout, 0.0)):
+                    await self._arrived.wait()
+        self._arrived.clear()
+        taken = {call_id: seat.take() for call_id, seat in self.seats.items()}
+        return {call_id: sighting for call_id, sighting in taken.items() if sighting is not None}
+
+
+@contextlib.contextmanager
+def watching_calls(
+    settings: OneInboxSettings, agent_id: str, poll_interval: float, call_ids: list[str]
+) -> Iterator[Flock]:
+    """
+    Seat every call of ``call_ids`` at this loop's poller for the agent, for the block.
+
+    The calls count at the poller as the same number of single waits would: one list walk per
+    round answers for them and for every other wait of the agent.
+
+    :param settings: The connection settings (pollers never mix connections).
+    :param agent_id: The agent the calls belong to.
+    :param poll_interval: Seconds between two polls (pollers never mix intervals).
+    :param call_ids: The calls to wait for (duplicates are watched once); at least one.
+    """
+    if not call_ids:
+        raise ValueError("watching_calls needs at least one call id")
+    key: _Key = (settings, agent_id, poll_interval)
+    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    poller = pollers.get(key)
+    if poller is None:
+        poller = pollers[key] = AgentCallPoller(settings.conn_id, agent_id, poll_interval, key)
+    arrived = asyncio.Event()
+    seats: dict[str, Seat] = {}
+    try:
+        for call_id in dict.fromkeys(call_ids):
+            seats[call_id] = poller.join(call_id, arrived)
+        yield Flock(poller, seats, arrived)
+    finally:
+        for seat in seats.values():
+            poller.leave(seat)
 
 
 def active_pollers() -> list[AgentCallPoller]:

@@ -17,7 +17,11 @@ from airflow_provider_oneinbox.rules.watch import CallWatch
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
     from airflow.triggers.base import BaseTrigger
+
+    from airflow_provider_oneinbox.triggers.campaign import OneInboxCampaignTrigger
 
 
 def run(trigger: BaseTrigger) -> list[dict[str, Any]]:
@@ -42,6 +46,71 @@ def only_event(trigger: BaseTrigger) -> dict[str, Any]:
     events = run(trigger)
     assert len(events) == 1, events
     return events[0]
+
+
+def campaign_trigger_for(call_ids: list[str], **kwargs: Any) -> OneInboxCampaignTrigger:
+    """
+    A campaign trigger of ``agt_sales`` watching ``call_ids``, quick to poll, no wake-up time.
+
+    :param call_ids: The campaign's live calls.
+    :param kwargs: More (or other) arguments of ``OneInboxCampaignTrigger``.
+    """
+    from airflow_provider_oneinbox.triggers.campaign import OneInboxCampaignTrigger
+
+    kwargs.setdefault("agent_id", "agt_sales")
+    kwargs.setdefault("wake_at", None)
+    kwargs.setdefault("poll_interval", 0.1)
+    kwargs.setdefault("analysis_grace_period", 2.0)
+    return OneInboxCampaignTrigger(call_ids=call_ids, **kwargs)
+
+
+def run_together(
+    triggers: Sequence[BaseTrigger],
+    alongside: Callable[[], Awaitable[Any]] | None = None,
+    timeout: float = 30,
+) -> list[list[dict[str, Any]]]:
+    """
+    Run ``triggers`` at once on one new event loop (as one triggerer process runs them); each one's events.
+
+    :param triggers: The triggers.
+    :param alongside: A coroutine function run on the same loop meanwhile (e.g. moving the
+        simulator's clock, or looking at the shared pollers); awaited before returning.
+    :param timeout: Seconds after which the run fails.
+    """
+
+    async def collect(trigger: BaseTrigger) -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    async def main() -> list[list[dict[str, Any]]]:
+        async with asyncio.timeout(timeout):
+            side = asyncio.ensure_future(alongside()) if alongside is not None else None
+            events = await asyncio.gather(*(collect(trigger) for trigger in triggers))
+            if side is not None:
+                await side
+            return list(events)
+
+    return asyncio.run(main())
+
+
+def first_event_within(trigger: BaseTrigger, seconds: float) -> dict[str, Any] | None:
+    """
+    ``trigger``'s first event if it fires within ``seconds``, else ``None`` (it is then cancelled).
+
+    :param trigger: The trigger, run on a new event loop.
+    :param seconds: How long to wait.
+    """
+
+    async def first() -> dict[str, Any] | None:
+        events = aiter(trigger.run())
+        try:
+            async with asyncio.timeout(seconds):
+                return (await anext(events)).payload
+        except TimeoutError:
+            return None
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    return asyncio.run(first())
 
 
 def trigger_for(call_id: str, **kwargs: Any) -> OneInboxCallTrigger:
@@ -97,7 +166,7 @@ class InProcessTriggerer:
         self.runner = TriggerRunner()
         self.task: asyncio.Task[None] | None = None
 
-    def start(self, trigger: OneInboxCallTrigger, trigger_id: int = 1) -> None:
+    def start(self, trigger: BaseTrigger, trigger_id: int = 1) -> None:
         self.trigger_id = trigger_id
         self.task = asyncio.ensure_future(self.runner.run_trigger(trigger_id, trigger))
         # The runner's bookkeeping (3.1 has no "is_watcher"; an extra key is harmless there).

@@ -262,14 +262,20 @@ class FakeSupervisorComms:
     """
     Stands in for the triggerer's ``SUPERVISOR_COMMS``: answers ``GetTaskStates`` with
     ``answer(request)``, and anything else (e.g. the ``MaskSecret`` of a connection's key) with
-    nothing. ``requests`` keeps the ``GetTaskStates`` requests.
+    nothing; a ``GetXCom`` with the value ``xcoms`` holds for its key (``None`` if absent).
+    ``requests`` keeps the ``GetTaskStates`` requests, ``xcom_requests`` the ``GetXCom`` ones.
     """
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, xcoms: Mapping[str, Any] | None = None) -> None:
         self.answer = answer
+        self.xcoms = dict(xcoms or {})
         self.requests: list[Any] = []
+        self.xcom_requests: list[Any] = []
 
     async def asend(self, msg: Any) -> Any:
+        if type(msg).__name__ == "GetXCom":
+            self.xcom_requests.append(msg)
+            return SimpleNamespace(key=msg.key, value=self.xcoms.get(msg.key))
         if type(msg).__name__ != "GetTaskStates":
             return None
         self.requests.append(msg)
@@ -301,15 +307,18 @@ async def failing(msg: Any) -> Any:
     raise ConnectionResetError("supervisor gone")
 
 
-def in_a_triggerer(monkeypatch: pytest.MonkeyPatch, trigger: Any, answer: Answer) -> FakeSupervisorComms:
+def in_a_triggerer(
+    monkeypatch: pytest.MonkeyPatch, trigger: Any, answer: Answer, xcoms: Mapping[str, Any] | None = None
+) -> FakeSupervisorComms:
     """
     Give ``trigger`` what the triggerer gives it: :data:`FAKE_TASK_INSTANCE`, and Task SDK comms
     that report that task instance's state as ``answer`` says (e.g. ``task_state_is("failed")``
-    for a task a user marked failed, ``task_state_is("deferred")`` for a handover).
+    for a task a user marked failed, ``task_state_is("deferred")`` for a handover), and the
+    task instance's XComs as ``xcoms`` says (e.g. the worker's "failed by itself" marker).
     """
     from airflow.sdk.execution_time import task_runner
 
     trigger.task_instance = FAKE_TASK_INSTANCE
-    comms = FakeSupervisorComms(answer)
+    comms = FakeSupervisorComms(answer, xcoms)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
     return comms
