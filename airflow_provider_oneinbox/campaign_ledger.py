@@ -238,8 +238,15 @@ class CampaignLedger:
         :return: Whether the store holds them.
         """
         for key, call_id in calls.items():
-            previous = self.entry(key) or {"at": datetime.now(UTC).isoformat()}
-            self._put(key, {"at": previous["at"], "id": str(call_id)})
+            # A call the walk found with no entry of ours keeps no attempt time: "now" would move on
+            # every resume of a store-less (3.1) campaign, and with it the pacing and redial anchors.
+            previous = self.entry(key) or {}
+            entry = (
+                {"id": str(call_id)}
+                if previous.get("at") is None
+                else {"at": previous["at"], "id": str(call_id)}
+            )
+            self._put(key, entry)
         return self._flush()
 
     def mark_not_sent(self, keys: Iterable[str]) -> bool:
@@ -252,7 +259,7 @@ class CampaignLedger:
         for key in keys:
             current = self.entry(key)
             if current is not None and not current.get("id"):
-                self._put(key, {"at": current["at"], "sent": False})
+                self._put(key, {"at": current.get("at"), "sent": False})
         return self._flush()
 
     def resolve(self, keys: Collection[str], *, since: datetime, search_unrecorded: bool) -> Resolution:

@@ -74,6 +74,7 @@ def test_killing_a_worker_only_campaign_hangs_up_its_live_calls_and_says_how_man
         calls_per_minute=600,
         poll_interval=0.2,
         quota_policy="ignore",
+        deferrable=False,
     )
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="campaign", map_index=-1, try_number=1)
     context = {"ti": ti, "dag_run": SimpleNamespace(run_after=datetime.now(UTC)), "task_state_store": None}

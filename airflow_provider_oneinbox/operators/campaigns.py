@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
-from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator
+from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator, default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -71,7 +71,9 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
     :param deferrable: Wait in the triggerer (:class:`~airflow_provider_oneinbox.triggers.campaign.
         OneInboxCampaignTrigger`) between rounds, when nothing but a call's end can happen for
         longer than ``min_defer_seconds`` and no call ended in the last ``min_defer_seconds`` (while
-        calls end often, the worker polls them itself: a deferral per call would cost more).
+        calls end often, the worker polls them itself: a deferral per call would cost more). Default:
+        ``[operators] default_deferrable`` when the deployment sets it, else ``True`` (as the other
+        OneInbox waits).
     """
 
     template_fields: Sequence[str] = ("agent_id", "from_number", "contacts", "results_path")
@@ -99,7 +101,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         analysis_grace_period: float = 60.0,
         min_defer_seconds: float = 30.0,
         transcripts: bool = True,
-        deferrable: bool = False,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,7 +119,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         self.reattach_search_limit = reattach_search_limit
         self.analysis_grace_period = analysis_grace_period
         self.min_defer_seconds = min_defer_seconds
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.transcripts = transcripts
         self._runner: CampaignRunner | None = None
 
@@ -138,14 +140,30 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
             deferral's ``kwargs``: a triggerer merges them with the event on 3.1 and 3.3, while
             ``dag.test()``'s inline trigger drops them (the task state store copy serves there).
         """
-        return self._guarded(context, ended=tuple((event or {}).get("ended") or ()), last_start=last_start)
+        from airflow_provider_oneinbox.rules.campaign_events import campaign_event_from_payload
+
+        wake = campaign_event_from_payload(event)
+        if wake.reason == "error":
+            # The worker reads the live calls itself on this resume; the trigger only lost its view.
+            self.log.warning(
+                "Campaign trigger could not watch the calls (%s): %s", wake.error_type, wake.message
+            )
+        return self._guarded(context, ended=wake.ended, last_start=last_start)
 
     def _guarded(self, context: Context, ended: Sequence[str], last_start: str | None) -> dict[str, Any]:
+        from airflow_provider_oneinbox.kill_marker import mark_failed_by_itself
         from airflow_provider_oneinbox.task_errors import fail_on_oneinbox_errors
 
-        # Bad input fails at once (no retry); a transient API error follows ``retries``.
-        with fail_on_oneinbox_errors(f"Campaign {self.task_id}"):
-            return self._advance(context, ended, last_start)
+        try:
+            # Bad input fails at once (no retry); a transient API error follows ``retries``.
+            with fail_on_oneinbox_errors(f"Campaign {self.task_id}"):
+                return self._advance(context, ended, last_start)
+        except Exception:
+            if self.oneinbox_resumed:
+                # A copy of this try's trigger may live on in a stalled triggerer: its on_kill must
+                # read this failure as the task's own, not as a user's kill (kill_marker.py).
+                mark_failed_by_itself(context)
+            raise
 
     def _advance(self, context: Context, ended: Sequence[str], last_start: str | None) -> dict[str, Any]:
         runner = self._build(context)

@@ -41,6 +41,8 @@ def campaign(contacts: Any, results: Path | None, extra: str = "") -> str:
     :param extra: More arguments, as source.
     """
     where = None if results is None else str(results)
+    if "deferrable=" not in extra:  # worker-only unless the test asks (the operator defers by default)
+        extra = f"{extra}, deferrable=False" if extra.strip() else "deferrable=False"
     return (
         f'OneInboxCampaignOperator(task_id="campaign", agent_id="agt_sales", from_number="{FROM}", '
         f"contacts={contacts!r}, results_path={where!r}, poll_interval=0.2, "
