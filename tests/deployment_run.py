@@ -20,6 +20,7 @@ import argparse
 import json
 import secrets
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -35,21 +36,24 @@ from tests.helpers.deployment_checks import (
     find_secret,
 )
 
-SPEED = 10.0  # a 22 s simulated call lasts 2.2 s
+#: A 22 s simulated call lasts 5.5 s. Faster makes deferrals resume within the ~2-5 s the task's
+#: supervisor takes to report the deferral, and Airflow 3.3 then fails the try ("finished with
+#: state success, but the task instance's state attribute is queued"): a retry each time.
+SPEED = 4.0
 MAPPED: dict[str, Any] = {
     "dag_id": "deploy_mapped_campaign",
-    "n": 12,
+    "n": 10,
     "prefix": "+141556",
     "agent_id": "agt_sales",
     "cap": 3,
 }
 CAMPAIGN: dict[str, Any] = {
     "dag_id": "deploy_campaign_operator",
-    "n": 16,
+    "n": 12,
     "prefix": "+141557",
     "agent_id": "agt_support",
-    "cap": 3,
-    "calls_per_minute": 40,
+    "cap": 2,
+    "calls_per_minute": 60,
 }
 READ_FAULTS: dict[str, Any] = {
     "server_error_ratio": 0.05,
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-logs", type=Path, help="copy every log file here (also on success)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)  # a CI timeout's SIGTERM still stops everything
     started = time.monotonic()
     api_key = "oi_sk_deploytest_" + secrets.token_hex(12)
     findings = Findings()
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "n": CAMPAIGN["n"], "prefix": CAMPAIGN["prefix"], "agent_id": CAMPAIGN["agent_id"],
                 "max_concurrent_calls": CAMPAIGN["cap"], "calls_per_minute": CAMPAIGN["calls_per_minute"],
-                "poll_interval": 1.0, "min_defer_seconds": 1.0, "analysis_grace_period": 10.0,
+                "poll_interval": 1.0, "min_defer_seconds": 3.0, "analysis_grace_period": 10.0,
                 "results_path": str(results_path),
             },
         )  # fmt: skip
@@ -150,9 +155,12 @@ def main(argv: list[str] | None = None) -> int:
             keep = args.keep_logs or (work / "logs" if findings.failures else None)
             if keep is not None:
                 print(f"== logs kept in {deployment.collect_logs(keep)}", flush=True)
-            hits = find_secret([*deployment.log_files(), work / "simulator.log"], api_key)
+            files = [*deployment.log_files(), work / "simulator.log"]
+            hits = find_secret(files, api_key)
             findings.check(
-                not hits, "no API key (plain, url-encoded, base64) in any log file", "; ".join(hits)
+                not hits,
+                f"no API key (plain, url-encoded, base64) in any of {len(files)} log files",
+                "; ".join(hits),
             )
         simulator.stop()
         if not findings.failures:
@@ -162,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     for failure in findings.failures:
         print(f"FAILED: {failure}")
     return 1 if findings.failures else 0
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_kills(deployment: Deployment, mapped_run: str, campaign_run: str) -> dict[str, Any]:
@@ -285,6 +297,11 @@ def check_everything(
         f"campaign: {len(expected)} result rows in input order",
         f"{len(rows)} rows",
     )
+    workarounds = sum(
+        path.read_text(errors="replace").count("WORKAROUND no-wake deferral")
+        for path in deployment.log_files()
+    )
+    print(f"  note: the campaign DAG's no-wake deferral workaround was used {workarounds} time(s)")
     unsettled = [r for r in rows if r.get("status") != "completed" or len(r.get("call_ids") or []) != 1]
     check(not unsettled, "campaign: every row completed with exactly one call id", f"{unsettled[:3]}")
 

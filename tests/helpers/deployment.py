@@ -88,11 +88,16 @@ class ManagedProcess:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def stop(self, grace: float = 20) -> None:
-        """SIGTERM the main process, SIGKILL it after ``grace``; then SIGKILL every group it ever had."""
+    def terminate(self) -> None:
+        """SIGTERM the main process, as a supervisor's stop does."""
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM the main process, SIGKILL it after ``grace``; then SIGKILL every group it ever had."""
+        if self.process is not None and self.process.poll() is None:
+            self.terminate()
             try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -239,7 +244,9 @@ class Deployment:
 
     def stop(self) -> None:
         """Stop every component (and every orphan of a killed one), then PostgreSQL."""
-        for process in reversed(list(self.processes.values())):
+        for process in self.processes.values():
+            process.terminate()  # all at once: they stop in parallel
+        for process in self.processes.values():
             with contextlib.suppress(Exception):
                 process.stop()
         if self.postgres is not None:
