@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls-per-minute", type=float, default=120.0, help="the campaign form's pacing")
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="both forms' poll interval (s)")
+    parser.add_argument(
+        "--min-defer-seconds", type=float, default=30.0, help="the campaign defers only for longer waits"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: N = 20, both forms")
     parser.add_argument("--timeout", type=float, default=3600.0, help="most seconds per run")
     args = parser.parse_args(argv)
@@ -91,11 +94,12 @@ def run_one(
             "max_concurrent_calls": args.cap,
             "calls_per_minute": args.calls_per_minute,
             "poll_interval": args.poll_interval,
-            "min_defer_seconds": 30.0,
+            "min_defer_seconds": args.min_defer_seconds,
             "analysis_grace_period": 60.0,
         }
     roots = {name: process.pid for name, process in deployment.processes.items()}
     rows_before = db_rows(deployment.sql)
+    triggers_before = deployment.sql("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'trigger'")
     cpu_before = process_tree(roots)
     started = time.monotonic()
     run_id = deployment.trigger(dag_id, conf)
@@ -104,6 +108,7 @@ def run_one(
     cpu_after = process_tree(roots)
     wait_for_db_stats()
     rows = db_delta(rows_before, db_rows(deployment.sql))
+    triggers_after = deployment.sql("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'trigger'")
     (run_wall,) = deployment.sql(
         "SELECT EXTRACT(EPOCH FROM end_date - start_date) FROM dag_run WHERE dag_id = :d AND run_id = :r",
         d=dag_id,
@@ -115,7 +120,9 @@ def run_one(
     for name, seconds in cpu.items():
         by_component[component_of(name)] = round(by_component.get(component_of(name), 0.0) + seconds, 2)
     total_cpu = round(sum(cpu.values()), 2)
-    pacing_bound = max(n / args.calls_per_minute * 60.0, n * calls.mean_call_seconds / args.cap)
+    # The mapped form has no per-minute pacing: only its concurrency cap bounds it.
+    per_minute = n / args.calls_per_minute * 60.0 if form == "campaign" else 0.0
+    pacing_bound = max(per_minute, n * calls.mean_call_seconds / args.cap)
     result = {
         "form": form,
         "n": n,
@@ -134,6 +141,7 @@ def run_one(
         "requests_by_route": calls.requests_by_route,
         "pacing_bound_seconds": round(pacing_bound, 1),
         "task_tries": deployment.task_states(dag_id, run_id)[-1][3] if form == "campaign" else None,
+        "deferrals": int(triggers_after[0][0]) - int(triggers_before[0][0]),
     }
     print(
         f"  {form:8} N={n:5}: {state}, {result['wall_seconds']} s wall, {total_cpu} CPU s "
@@ -218,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"== deployment up; campaign sizes {args.n}, forms {args.forms}, cap {args.cap}", flush=True
             )
+            idle_before, idle_started = process_tree(roots), time.monotonic()
             wait_for_db_stats()
+            idle = sum(cpu_delta(idle_before, process_tree(roots)).values())
+            whole["idle_cpu_seconds_per_second"] = round(idle / (time.monotonic() - idle_started), 3)
             index = 0
             for n in args.n:
                 for form in args.forms:
@@ -229,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             whole["proc_cpu_seconds_at_end"] = round(
                 sum(total for _, total in process_tree(roots).values()), 1
             )
+        whole["cli_and_migrate_cpu_seconds"] = round(deployment.cli_cpu_seconds, 1)
         simulator_cpu = simulator.cpu_seconds()
     finally:
         simulator.stop()
@@ -238,11 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     whole["rusage_children_cpu_seconds"] = round(children, 1)
     whole["simulator_cpu_seconds"] = round(simulator_cpu, 1)
+    whole["rusage_minus_simulator_and_cli"] = round(
+        children - simulator_cpu - whole.get("cli_and_migrate_cpu_seconds", 0.0), 1
+    )
     whole["note"] = (
-        "rusage_children counts every waited-for descendant of this process, including the simulator, "
-        "airflow db migrate and the CLI calls (dags unpause/trigger), and every Airflow process from "
-        "its start; proc_cpu_seconds_at_end is the /proc sum over the Airflow processes just before "
-        "they were stopped"
+        "rusage_children counts every waited-for descendant of this process: the simulator, airflow db "
+        "migrate and the CLI calls (dags unpause/trigger), and every Airflow process from its start to "
+        "its stop; proc_cpu_seconds_at_end is the /proc sum over the Airflow processes just before "
+        "they were stopped, so rusage_minus_simulator_and_cli should be it plus the shutdowns' CPU"
     )
     checks = targets(results)
     report = {
@@ -254,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             "python": sys.version.split()[0],
         },
         "airflow": __import__("airflow").__version__,
-        "settings": {k: getattr(args, k) for k in ("cap", "calls_per_minute", "speed", "poll_interval")},
+        "settings": {
+            k: getattr(args, k)
+            for k in ("cap", "calls_per_minute", "speed", "poll_interval", "min_defer_seconds")
+        },
         "results": results,
         "targets": checks,
         "whole_deployment": whole,

@@ -273,6 +273,15 @@ def check_everything(
     limits = stats["limits"]
     print(f"  simulator limits record: {json.dumps(limits)}; faults injected: {stats['faults_injected']}")
     check(bool(stats["faults_injected"]), "faults were injected", "none")
+    for spec in (MAPPED, CAMPAIGN):
+        peak = limits["peak_live_calls_by_agent"].get(spec["agent_id"], 0)
+        check(
+            peak <= spec["cap"],
+            f"{spec['dag_id']}: the simulator's limits record: peak {peak} live calls <= cap {spec['cap']}",
+            "exceeded",
+        )
+    refused = limits["refusals_by_code"].get("RATE_LIMITED", 0)
+    print(f"  creates refused by the carrier limit (429 RATE_LIMITED) and retried: {refused}")
 
     # Results: every mapped instance returned its call; the campaign wrote one row per contact.
     xcoms = deployment.sql(

@@ -96,6 +96,9 @@ with DAG(
         contacts=contacts(),
         results_path="{{ params.results_path }}",
         deferrable=True,
-        retries=3,
+        # Besides the kills: Airflow 3.3 fails a try whose deferral resumed before the executor
+        # reported the deferring workload (apache/airflow#67287, #72716); the ledger makes a
+        # retry safe, never a second dial.
+        retries=6,
         retry_delay=pendulum.duration(seconds=3),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -196,6 +197,8 @@ class Deployment:
         self.processes: dict[str, ManagedProcess] = {}
         self.api_port = 0
         self.env: dict[str, str] = {}
+        #: CPU seconds of the one-shot commands (``db migrate``, ``dags unpause``/``trigger``).
+        self.cli_cpu_seconds = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> Deployment:
@@ -226,7 +229,8 @@ class Deployment:
         self.api_port = free_port()
         self.env = deployment_env(self.airflow, self.api_port, self.connection, self.settings)
         self.airflow.settings = {k: v for k, v in self.env.items() if k.startswith(("AIRFLOW", "PYTHONPATH"))}
-        self.airflow.migrate()
+        with self._counting_cli_cpu():
+            self.airflow.migrate()
         components = {
             "api-server": ["api-server", "--port", str(self.api_port), "--host", "127.0.0.1"],
             "dag-processor": ["dag-processor"],
@@ -289,18 +293,29 @@ class Deployment:
 
     def airflow_cli(self, *args: str, timeout: float = 120) -> str:
         """Run ``airflow <args>`` with the deployment's environment; its output (raises on failure)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        with self._counting_cli_cpu():
+            done = subprocess.run(
+                [sys.executable, "-m", "airflow", *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         if done.returncode != 0:
             raise RuntimeError(
                 f"airflow {' '.join(args[:2])} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}"
             )
         return done.stdout
+
+    @contextlib.contextmanager
+    def _counting_cli_cpu(self) -> Iterator[None]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        try:
+            yield
+        finally:
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            self.cli_cpu_seconds += used
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any], run_id: str | None = None) -> str:
         """Trigger a run of ``dag_id`` with ``conf`` (``airflow dags trigger``); its run id."""
