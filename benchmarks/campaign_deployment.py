@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -244,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         simulator_cpu = simulator.cpu_seconds()
     finally:
         simulator.stop()
+        if os.environ.get("ONEINBOX_KEEP_DEPLOYMENT") != "1":  # =1 keeps every log for a look
+            shutil.rmtree(work, ignore_errors=True)
     rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     children = (rusage_after.ru_utime + rusage_after.ru_stime) - (
         rusage_before.ru_utime + rusage_before.ru_stime
@@ -264,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "campaign_deployment",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": sys.version.split()[0],
         },
