@@ -1,0 +1,104 @@
+"""
+Deployment DAG: a campaign as ONE ``OneInboxCampaignOperator`` task (deferrable).
+
+Run conf (or params): ``n`` contacts (numbers as in ``deploy_mapped_campaign``), the caps
+``max_concurrent_calls`` and ``calls_per_minute``, ``poll_interval``, ``min_defer_seconds``,
+``results_path`` (JSON Lines, one row per contact). The operator's caps are not templated, so
+this DAG's subclass reads them from the run's params when the task starts or resumes.
+Retries: a killed task process's try is retried and rebuilds from the campaign ledger.
+
+Workaround (reported, issue 12): after a create refused with a short ``Retry-After`` that has
+already passed when the round ends, ``CampaignRunner.next_wake`` drops the past time and returns
+``datetime.max``; with no live call the operator then defers a trigger with no call ids and no
+``wake_at``, which never fires: the campaign hangs. :class:`CampaignFromParams` does not defer
+then (it sleeps one poll interval in the worker) and logs ``WORKAROUND no-wake deferral``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from airflow_provider_oneinbox.operators.campaigns import OneInboxCampaignOperator
+
+SUFFIXES = ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
+
+
+class CampaignFromParams(OneInboxCampaignOperator):
+    """The campaign operator with its caps and timings taken from the run's params."""
+
+    def _apply_params(self, context: Any) -> None:
+        params = context["params"]
+        self.max_concurrent_calls = int(params["max_concurrent_calls"])
+        self.calls_per_minute = float(params["calls_per_minute"])
+        self.poll_interval = float(params["poll_interval"])
+        self.min_defer_seconds = float(params["min_defer_seconds"])
+        self.analysis_grace_period = float(params["analysis_grace_period"])
+        self.progress_interval = 10.0
+        self.results_path = self.results_path or None
+
+    def _defer(self, runner: Any, wake: datetime, store: Any) -> None:
+        nothing_live = not any(state.live is not None for state in runner.states)
+        if nothing_live and wake >= datetime.max.replace(tzinfo=UTC):
+            self.log.warning("WORKAROUND no-wake deferral: nothing live and no wake time; not deferring.")
+            return
+        super()._defer(runner, wake, store)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        self._apply_params(context)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._apply_params(context)
+        return super().execute_complete(context, event)
+
+
+with DAG(
+    dag_id="deploy_campaign_operator",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    params={
+        "n": Param(10, type="integer", minimum=1, maximum=100000),
+        "prefix": Param("+141555", type="string"),
+        "suffixes": Param(SUFFIXES, type="array"),
+        "agent_id": Param("agt_support", type="string"),
+        "max_concurrent_calls": Param(4, type="integer", minimum=1),
+        "calls_per_minute": Param(60, type="number", exclusiveMinimum=0),
+        "poll_interval": Param(2.0, type="number", exclusiveMinimum=0),
+        "min_defer_seconds": Param(2.0, type="number", minimum=0),
+        "analysis_grace_period": Param(20.0, type="number", minimum=0),
+        "results_path": Param("", type="string"),
+    },
+    tags=["oneinbox", "deployment"],
+) as dag:
+
+    @task
+    def contacts(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The campaign's contacts."""
+        assert params is not None
+        suffixes = params["suffixes"]
+        return [
+            {
+                "to_number": f"{params['prefix']}{i // len(suffixes):03d}{suffixes[i % len(suffixes)]}",
+                "variables": {"customer_name": f"contact {i}"},
+            }
+            for i in range(params["n"])
+        ]
+
+    CampaignFromParams(
+        task_id="campaign",
+        agent_id="{{ params.agent_id }}",
+        from_number="+14155550100",
+        contacts=contacts(),
+        results_path="{{ params.results_path }}",
+        deferrable=True,
+        # Besides the kills: Airflow 3.3 fails a try whose deferral resumed before the executor
+        # reported the deferring workload (apache/airflow#67287, #72716); the ledger makes a
+        # retry safe, never a second dial.
+        retries=6,
+        retry_delay=pendulum.duration(seconds=3),
+    )
