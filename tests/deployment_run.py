@@ -306,11 +306,6 @@ def check_everything(
         f"campaign: {len(expected)} result rows in input order",
         f"{len(rows)} rows",
     )
-    workarounds = sum(
-        path.read_text(errors="replace").count("WORKAROUND no-wake deferral")
-        for path in deployment.log_files()
-    )
-    print(f"  note: the campaign DAG's no-wake deferral workaround was used {workarounds} time(s)")
     unsettled = [r for r in rows if r.get("status") != "completed" or len(r.get("call_ids") or []) != 1]
     check(not unsettled, "campaign: every row completed with exactly one call id", f"{unsettled[:3]}")
 

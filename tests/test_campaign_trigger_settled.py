@@ -96,3 +96,13 @@ def test_a_wake_up_that_fell_due_while_the_trigger_moved_fires_at_once(frozen: O
     )
 
     assert first_event_within(trigger, 1.0) == {"reason": "wake", "ended": []}
+
+
+def test_with_no_call_to_watch_and_no_wake_up_it_fires_at_once() -> None:
+    # Nothing live can end and no time was asked for: waiting would never end (a campaign hung so
+    # in a real deployment after a short Retry-After ran out during the round).
+    for wake_at in (None, (datetime.now(UTC) - timedelta(seconds=5)).isoformat()):
+        assert first_event_within(campaign_trigger_for([], wake_at=wake_at), 1.0) == {
+            "reason": "wake",
+            "ended": [],
+        }

@@ -375,6 +375,10 @@ class CampaignRunner:
         if self.deadline is not None:
             candidates.append(self.deadline)
         fallback = datetime.max.replace(tzinfo=UTC) if poll_every is None else now + poll_every
+        if not self.live_count() and any(c is not None and c <= now for c in candidates):
+            # Nothing live can end to free a slot: a time already past (a short Retry-After that
+            # ran out during the round) means the next round is due now.
+            return now
         # A time already past means "as soon as a call ends" (the round placed all it could): not now.
         return min((c for c in candidates if c is not None and c > now), default=fallback)
 

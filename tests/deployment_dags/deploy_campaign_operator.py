@@ -6,17 +6,10 @@ Run conf (or params): ``n`` contacts (numbers as in ``deploy_mapped_campaign``),
 ``results_path`` (JSON Lines, one row per contact). The operator's caps are not templated, so
 this DAG's subclass reads them from the run's params when the task starts or resumes.
 Retries: a killed task process's try is retried and rebuilds from the campaign ledger.
-
-Workaround (reported, issue 12): after a create refused with a short ``Retry-After`` that has
-already passed when the round ends, ``CampaignRunner.next_wake`` drops the past time and returns
-``datetime.max``; with no live call the operator then defers a trigger with no call ids and no
-``wake_at``, which never fires: the campaign hangs. :class:`CampaignFromParams` does not defer
-then (it sleeps one poll interval in the worker) and logs ``WORKAROUND no-wake deferral``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pendulum
@@ -40,20 +33,15 @@ class CampaignFromParams(OneInboxCampaignOperator):
         self.progress_interval = 10.0
         self.results_path = self.results_path or None
 
-    def _defer(self, runner: Any, wake: datetime, store: Any) -> None:
-        nothing_live = not any(state.live is not None for state in runner.states)
-        if nothing_live and wake >= datetime.max.replace(tzinfo=UTC):
-            self.log.warning("WORKAROUND no-wake deferral: nothing live and no wake time; not deferring.")
-            return
-        super()._defer(runner, wake, store)
-
     def execute(self, context: Any) -> dict[str, Any]:
         self._apply_params(context)
         return super().execute(context)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Any, event: dict[str, Any] | None = None, last_start: str | None = None
+    ) -> dict[str, Any]:
         self._apply_params(context)
-        return super().execute_complete(context, event)
+        return super().execute_complete(context, event, last_start)
 
 
 with DAG(
