@@ -51,7 +51,8 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
     :param max_concurrent_calls: Most live calls at once.
     :param calls_per_minute: Most call starts per minute (enforced as a spacing between starts).
     :param calling_hours: ``("09:00", "20:00")`` in the callee's time zone; ``None`` for any time.
-    :param calling_days: Weekdays open (0 = Monday), default all.
+    :param calling_days: Days open in the callee's zone: ``"weekdays"``, ``"mon-sat"``, ``"mon,wed,fri"``,
+        names or numbers (0 = Monday); default every day.
     :param deadline: When waiting ends (aware datetime, or a ``timedelta`` from the task's start).
     :param redial_outcomes: Outcomes redialled, e.g. ``["Not Connected", "Voicemail"]``.
     :param max_attempts: Most calls per contact, the first included.
