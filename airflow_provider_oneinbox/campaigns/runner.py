@@ -22,7 +22,11 @@ from airflow_provider_oneinbox.campaigns.state import (
     progress_of,
     results_in_order,
 )
-from airflow_provider_oneinbox.exceptions import OneInboxError, OneInboxRateLimitError
+from airflow_provider_oneinbox.exceptions import (
+    OneInboxError,
+    OneInboxQuotaExceededError,
+    OneInboxRateLimitError,
+)
 from airflow_provider_oneinbox.placed_calls import IDEMPOTENCY_METADATA_KEY, parse_created_at
 
 if TYPE_CHECKING:
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["QUOTA_CODE", "CampaignRunner", "ContactState"]  # ContactState: re-exported from .state
 
 QUOTA_CODE = "DAILY_CALL_LIMIT_REACHED"
+#: Longest pause after creates refused in a row without a ``Retry-After``, in seconds.
+REFUSAL_BACKOFF_CAP = 60.0
 #: Calls read at most per poll of the live calls.
 MAX_POLL_CALLS = 10_000
 #: How long an ended call's outcome is awaited (seen by our clock) before it is settled without one.
@@ -88,6 +94,8 @@ class CampaignRunner:
         self.live_calls: dict[str, ContactState] = {}
         self.last_start: datetime | None = None
         self.blocked_until: datetime | None = None
+        #: Creates refused (429) in a row; a placed call resets it.
+        self.refusals = 0
         self.quota_paused = False
         self.zones: dict[int, Any] = {}
         #: How long an ended call's outcome is awaited before it is settled without one.
@@ -279,6 +287,7 @@ class CampaignRunner:
                 return True
             call = found
         self.ledger.record_calls({key: str(call["id"])})
+        self.refusals = 0
         state.attempts, state.due, state.began = attempt, None, now
         state.status, state.outcome, state.summary = call.get("status"), None, None
         self._set_live(state, str(call["id"]))
@@ -295,12 +304,18 @@ class CampaignRunner:
         return None if call_id is None else {"id": call_id}
 
     def _pause(self, exc: OneInboxRateLimitError, now: datetime) -> None:
-        wait = timedelta(seconds=exc.retry_after or 1)
-        if exc.code == QUOTA_CODE:
+        from airflow_provider_oneinbox.rules.backoff import backoff_delay
+
+        self.refusals += 1
+        if isinstance(exc, OneInboxQuotaExceededError):
             self.quota_paused = True
-            if exc.retry_after is None:
-                wait = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
-        self.blocked_until = now + wait
+            self.blocked_until = max(exc.resets_at, now)
+        else:
+            # Refusals in a row without a Retry-After back off, rather than knock every second.
+            wait = backoff_delay(
+                self.refusals, base=1.0, cap=REFUSAL_BACKOFF_CAP, retry_after=exc.retry_after
+            )
+            self.blocked_until = now + timedelta(seconds=wait)
         self.log.warning("Create refused (%s); no call before %s.", exc.code, self.blocked_until.isoformat())
 
     # Reading live calls
