@@ -14,8 +14,12 @@ A signed URL is a secret until it expires: errors and logs name the host, never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -64,6 +68,38 @@ class RecordingDownload:
     bytes: int
     sha256: str
     content_type: str | None
+
+
+class _HideSignedQueries(logging.Filter):
+    """
+    Drop the query (the signature) from urllib3's request log lines, while a recording downloads.
+
+    urllib3 logs each request's target at DEBUG (``"GET /rec.mp3?expires=..&signature=.." 200``);
+    for a signed link that is the secret. Only the downloading thread's lines are changed.
+    """
+
+    active = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(self.active, "on", False) and isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] + "?<signed>" if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
+_HIDE = _HideSignedQueries()
+logging.getLogger("urllib3.connectionpool").addFilter(_HIDE)
+
+
+@contextlib.contextmanager
+def _signed_queries_hidden() -> Iterator[None]:
+    _HIDE.active.on = True
+    try:
+        yield
+    finally:
+        _HIDE.active.on = False
 
 
 def link_host(url: str) -> str:
@@ -122,7 +158,7 @@ def download_recording(
         return min(timeout, left)
 
     digest, written = hashlib.sha256(), 0
-    with requests.Session() as session:
+    with _signed_queries_hidden(), requests.Session() as session:
         session.trust_env = False  # no proxy, no .netrc credentials from the environment
         try:
             response = session.get(url, stream=True, timeout=wait(), verify=verify, headers={})
