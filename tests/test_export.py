@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,18 @@ def test_post_call_data_that_arrives_within_the_grace_is_exported(frozen: Any, t
         timer.cancel()
     assert (result["analysed"], result["pending"]) == (1, 0)
     assert lines_of(tmp_path / "c.jsonl")[0]["summary"]
+
+
+def test_the_margin_is_what_finds_a_long_call_created_before_the_interval(
+    day: dict[str, Any], tmp_path: Path
+) -> None:
+    """The documented assumption, shown: a margin shorter than the long call's length misses it."""
+    calls, start, end = day["calls"], day["start"], day["end"]
+    long_id = calls["long"]["id"]
+    assert instant(calls["long"]["created_at"]) < start - timedelta(seconds=30)
+
+    run_export(str(tmp_path / "short.jsonl"), start, end, created_margin=10)
+    run_export(str(tmp_path / "default.jsonl"), start, end)
+
+    assert long_id not in {line["id"] for line in lines_of(tmp_path / "short.jsonl")}
+    assert long_id in {line["id"] for line in lines_of(tmp_path / "default.jsonl")}
