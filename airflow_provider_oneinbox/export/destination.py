@@ -83,19 +83,32 @@ def check_path(value: Any) -> str:
     return text
 
 
+def shown(url: str) -> str:
+    """
+    ``url`` as logs and XCom show it: a password in it (``s3://key:secret@bucket``) is hidden.
+
+    :param url: A destination URL.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 class Destination:
     """
     A file on some filesystem, written only through :meth:`staged`.
 
     :param fs: The fsspec filesystem.
     :param path: The path on it (no scheme), as fsspec names it.
-    :param url: How to show it (the URL the user gave, or derived).
+    :param url: How to show it (the URL the user gave, a password in it hidden).
     """
 
     def __init__(self, fs: Any, path: str, url: str) -> None:
         self.fs = fs
         self.path = path
-        self.url = url
+        self.url = shown(url)
 
     def __repr__(self) -> str:
         return f"Destination({self.url!r})"
