@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_PACKAGE}.operators.calls",
                     f"{_PACKAGE}.operators.campaigns",
                     f"{_PACKAGE}.operators.credentials",
+                    f"{_PACKAGE}.operators.export",
                     f"{_PACKAGE}.operators.phone_numbers",
                 ],
             }

@@ -186,3 +186,52 @@ def test_csv_campaign_dag_calls_each_contact_once_per_attempt_and_writes_rows_in
     out, err = capfd.readouterr()
     assert "Campaign report:" in out + err
     assert TEST_API_KEY not in out + err
+
+
+def test_export_dag_writes_the_days_calls_with_their_recordings(
+    sim: Any,
+    load_dag: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.helpers.exports import instant, lines_of
+    from tests.helpers.simulator_api import create_call, get_call, wait_for
+
+    monkeypatch.setenv("ONEINBOX_EXPORT_BASE", f"file://{tmp_path}/exports")
+    monkeypatch.setenv("ONEINBOX_EXPORT_RECORDINGS", "1")
+    monkeypatch.setenv("ONEINBOX_ANALYSIS_GRACE", "5")
+    from airflow_provider_oneinbox.rules.results import post_call_data_ready
+
+    # Booked, not connected (no recording), not interested.
+    ids = [create_call(sim, f"+1415555100{n}")["id"] for n in (1, 2, 7)]
+    wait_for(lambda: all(post_call_data_ready(get_call(sim, i)) for i in ids), timeout=20)
+    ended = {i: instant(get_call(sim, i)["ended_at"]) for i in ids}
+    day = min(ended.values()).date()
+    expected = {i for i, when in ended.items() if when.date() == day}
+
+    dag = load_dag("oneinbox_export_calls.py")
+    dag_run = dag.test(logical_date=datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1))
+
+    (result,) = task_xcoms(dag_run, "export_calls")
+    target = tmp_path / "exports" / day.isoformat() / "calls.jsonl"
+    assert result["path"] == f"file://{target}"
+    lines = lines_of(target)
+    assert {line["id"] for line in lines} == expected
+    with_recording = [line for line in lines if line["recording"]]
+    assert result["recordings"] == len(with_recording) >= 1
+    for line in with_recording:
+        assert (target.parent / line["recording"]["path"]).stat().st_size == line["recording"]["bytes"]
+    (report,) = task_xcoms(dag_run, "report")
+    assert report == {
+        "path": result["path"],
+        "calls": len(expected),
+        "pending": 0,
+        "recordings": result["recordings"],
+    }
+    out, err = capfd.readouterr()
+    assert f"{len(expected)} call(s) ended in [{day.isoformat()}T00:00:00+00:00" in out + err
+    assert TEST_API_KEY not in out + err
+    assert "signature=" not in out + err

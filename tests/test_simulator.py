@@ -166,7 +166,7 @@ def test_lifecycle_post_call_data_arrives_after_the_end(frozen: OneInboxSimulato
     assert done["outcome"] == "Interested"
     assert done["duration_seconds"] == 20
     assert done["end_reason"] == "agent_hangup"
-    assert done["recording_url"].startswith("https://")
+    assert done["recording_url"].startswith(f"{frozen.base_url}/_recordings/")
     assert done["messages"][0] == {"role": "agent", "content": "Hi Sama! This is Aria from Acme."}
     assert "Sama" in done["transcript"]
     assert done["metadata"] == call["metadata"]

@@ -36,6 +36,9 @@ Options (:class:`SimOptions`; constructor kwargs, :meth:`OneInboxSimulator.confi
   max_calls_per_second      creates accepted per rolling simulated second, workspace-wide; None: off
   max_concurrent_calls      live calls (queued, initiated, in progress) per agent; None: off
   inbound_calls_per_minute  inbound calls per registered number per simulated minute (default 0: off)
+  recording_bytes           size of every served recording (default 64 KiB; streamed, deterministic per call)
+  recording_base_url        where ``recording_url`` links point (default: the simulator, which serves
+                            ``/_recordings/{id}.mp3?expires=&signature=``: no API key, 403 once expired)
 
 Scenarios (see :data:`SCENARIOS`) are chosen by the last two digits of ``to_number`` (for inbound calls,
 of the registered number called)::

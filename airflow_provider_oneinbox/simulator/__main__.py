@@ -108,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="inbound calls per registered number per simulated minute (default: %(default)s = off)",
     )
+    shapes.add_argument(
+        "--recording-bytes",
+        type=int,
+        default=64 * 1024,
+        help="size of every recording served at /_recordings/ (default: %(default)s)",
+    )
+    shapes.add_argument(
+        "--recording-base-url",
+        default=None,
+        help="base URL recording links point at (default: the simulator's own, which serves them; "
+        "set it when clients reach the simulator by another name than --host)",
+    )
     faults = parser.add_argument_group("faults (all off by default)")
     ratio = "share (0..1) of /v1 requests "
     faults.add_argument("--rate-limit-ratio", type=float, default=0.0, help=ratio + "answered 429")
@@ -196,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_calls_per_second=args.max_calls_per_second,
         max_concurrent_calls=args.max_concurrent_calls,
         inbound_calls_per_minute=args.inbound_per_minute,
+        recording_bytes=args.recording_bytes,
+        recording_base_url=args.recording_base_url,
     )
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

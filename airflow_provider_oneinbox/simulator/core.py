@@ -41,6 +41,10 @@ class OneInboxSimulator:
     :param max_concurrent_calls: Live calls per agent; past it 429 ``CONCURRENCY_LIMIT_REACHED`` with
         ``Retry-After``. ``None`` (default): off.
     :param inbound_calls_per_minute: Inbound calls per registered number per simulated minute (0: off).
+    :param recording_bytes: Size of every served recording (``GET /_recordings/{id}.mp3``, the
+        signed ``recording_url``; deterministic bytes, streamed).
+    :param recording_base_url: Where ``recording_url`` links point; ``None``: this simulator, which
+        serves them (no API key; 403 once expired on the simulated clock or forged).
 
     Every option (see :class:`~.options.SimOptions`) can be changed with :meth:`configure`;
     :meth:`reset` restores the values given here.
@@ -64,6 +68,8 @@ class OneInboxSimulator:
         max_calls_per_second: int | None = None,
         max_concurrent_calls: int | None = None,
         inbound_calls_per_minute: float = 0.0,
+        recording_bytes: int = 64 * 1024,
+        recording_base_url: str | None = None,
     ) -> None:
         options = {
             "post_call_shape": post_call_shape,
@@ -74,6 +80,8 @@ class OneInboxSimulator:
             "max_calls_per_second": max_calls_per_second,
             "max_concurrent_calls": max_concurrent_calls,
             "inbound_calls_per_minute": inbound_calls_per_minute,
+            "recording_bytes": recording_bytes,
+            "recording_base_url": recording_base_url,
         }
         self._sim = Simulation(
             api_key, speed=speed, analysis_delay=analysis_delay, faults=faults, options=options
@@ -108,6 +116,7 @@ class OneInboxSimulator:
             self._cleanup_tls()
             raise
         self._server = server
+        self._sim.store.served_base_url = self.base_url
         return self
 
     def stop(self) -> None:
@@ -223,6 +232,14 @@ class OneInboxSimulator:
         with self._sim.store.lock:
             by_to = self._sim.store.calls_created_by_to
             return by_to.get(to_number, 0) if to_number is not None else sum(by_to.values())
+
+    def recording_requests(self) -> list[dict[str, Any]]:
+        """
+        What ``GET /_recordings/...`` saw, oldest first: one ``{"authorization": bool}`` per request
+        (whether it carried an ``Authorization`` header), then ``{"status": ...}`` (and ``call_id``
+        when served). :meth:`reset` empties it.
+        """
+        return list(self._sim.store.recording_log)
 
     def requests(self, method: str | None = None, path_prefix: str | None = None) -> list[dict[str, Any]]:
         """Log entries ``{method, path, route, status, fault, idempotency_key, time}``, oldest first."""

@@ -13,6 +13,8 @@ from airflow_provider_oneinbox.simulator.scenarios import ScenarioSpec, render_t
 TERMINAL = frozenset({"completed", "failed"})
 #: How long a ``recording_url`` stays valid, like the real signed links (about 4 hours).
 RECORDING_TTL_SECONDS = 4 * 3600
+#: Where recording links point before the simulator listens (a ``Store`` used on its own).
+DEFAULT_RECORDING_BASE = "https://storage.oneinbox.ai"
 
 
 @dataclass(eq=False)
@@ -172,13 +174,23 @@ class Call:
     def _digest(self, salt: str) -> str:
         return hashlib.sha256(f"{salt}:{self.id}".encode()).hexdigest()
 
-    def recording_url(self, clock: SimClock, now: float) -> str | None:
-        """A fresh signed link, valid for :data:`RECORDING_TTL_SECONDS` from ``now``."""
+    def signature(self, expires: int) -> str:
+        """The signature of this call's recording link expiring at ``expires`` (Unix seconds)."""
+        return self._digest(f"rec:{expires}")[:32]
+
+    def recording_url(
+        self, clock: SimClock, now: float, base_url: str = DEFAULT_RECORDING_BASE
+    ) -> str | None:
+        """
+        A fresh signed link, valid for :data:`RECORDING_TTL_SECONDS` from ``now``.
+
+        :param base_url: Where recordings are served: the simulator's own base URL once it listens
+            (see :mod:`.recordings`), or the ``recording_base_url`` option.
+        """
         if self.answered_at is None or not self.enable_recording or not self.scenario.post_call_data:
             return None
         expires = int(clock.to_datetime(now).timestamp()) + RECORDING_TTL_SECONDS
-        signature = self._digest(f"rec:{expires}")[:32]
-        return f"https://storage.oneinbox.ai/recordings/{self.id}.mp3?expires={expires}&signature={signature}"
+        return f"{base_url}/_recordings/{self.id}.mp3?expires={expires}&signature={self.signature(expires)}"
 
     def latency(self) -> dict[str, int] | None:
         """Per-turn latency figures, deterministic per call."""

@@ -40,6 +40,10 @@ class SimOptions(BaseModel):
         is refused with 429 ``CONCURRENCY_LIMIT_REACHED``. ``None``: off. See :mod:`.limits`.
     :param inbound_calls_per_minute: Inbound calls each registered number receives per simulated
         minute (0: none).
+    :param recording_bytes: Size of every served recording (deterministic bytes per call, generated
+        as they are sent: a large size costs no memory). See :mod:`.recordings`.
+    :param recording_base_url: Base URL the signed ``recording_url`` links point at; ``None``
+        (default): the simulator's own base URL, which serves them.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -52,6 +56,8 @@ class SimOptions(BaseModel):
     max_calls_per_second: int | None = Field(default=None, ge=1)
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     inbound_calls_per_minute: float = Field(default=0.0, ge=0.0, le=600.0)
+    recording_bytes: int = Field(default=64 * 1024, ge=1, le=16 * 1024**3)
+    recording_base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+$")
 
     def merged(self, changes: dict[str, Any]) -> SimOptions:
         """A validated copy with ``changes`` applied (unknown names and bad values raise)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_provider_oneinbox.models.call import CALL_RECORD_FIELDS
 from airflow_provider_oneinbox.simulator.clock import SimClock
-from airflow_provider_oneinbox.simulator.lifecycle import Call
+from airflow_provider_oneinbox.simulator.lifecycle import DEFAULT_RECORDING_BASE, Call
 from airflow_provider_oneinbox.simulator.options import PostCallShape, TranscriptShape
 
 #: Every field of the reference's call record, in its order: the provider's model of it.
@@ -42,8 +42,13 @@ def render_call(
     now: float,
     post_call_shape: PostCallShape = "nulls",
     transcript_shape: TranscriptShape = "string",
+    recording_base: str = DEFAULT_RECORDING_BASE,
 ) -> dict[str, Any]:
-    """The call record as ``GET /v1/calls/{id}`` returns it at simulated time ``now``."""
+    """
+    The call record as ``GET /v1/calls/{id}`` returns it at simulated time ``now``.
+
+    :param recording_base: The base URL of its signed ``recording_url`` (see :mod:`.recordings`).
+    """
     ended = now >= call.end
     ready = now >= call.analysis_ready  # the call's own figures (duration, cost...) are final
     processed = ready and call.scenario.post_call_data  # messages, transcript, analysis exist
@@ -80,7 +85,7 @@ def render_call(
         "analysis": analysis,
         "outcome": outcome,
         "ai_summary": call.summary() if processed else None,
-        "recording_url": call.recording_url(clock, now) if processed else None,
+        "recording_url": call.recording_url(clock, now, recording_base) if processed else None,
         "latency": call.latency() if ready else None,
         "cost_cents": cost_cents(duration) if ready else None,
         "credits_used": round(duration / 60, 2) if ready else None,

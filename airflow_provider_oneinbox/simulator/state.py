@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,7 +13,7 @@ from airflow_provider_oneinbox.simulator.clock import SimClock
 from airflow_provider_oneinbox.simulator.errors import ApiError, not_found
 from airflow_provider_oneinbox.simulator.ids import check_path_id, new_id
 from airflow_provider_oneinbox.simulator.inbound import InboundSchedule, caller_number
-from airflow_provider_oneinbox.simulator.lifecycle import TERMINAL, Call
+from airflow_provider_oneinbox.simulator.lifecycle import DEFAULT_RECORDING_BASE, TERMINAL, Call
 from airflow_provider_oneinbox.simulator.limits import LimitTracker
 from airflow_provider_oneinbox.simulator.listing import cursor_page, offset_page
 from airflow_provider_oneinbox.simulator.numbers import NumberRegistry
@@ -46,6 +46,10 @@ class Store(NumberRegistry):
         self.limits = LimitTracker()
         #: Called with each inbound call as it is created (the webhook dispatcher tracks them).
         self.inbound_listeners: list[Callable[[Call], None]] = []
+        #: The simulator's own base URL once it listens: where recording links point (see :mod:`.recordings`).
+        self.served_base_url: str = DEFAULT_RECORDING_BASE
+        #: What the recording route saw (``authorization`` presence, statuses), most recent last.
+        self.recording_log: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.clear()
 
     def clear(self) -> None:
@@ -68,6 +72,7 @@ class Store(NumberRegistry):
             self.outbound_by_day: Counter[date] = Counter()
             self.inbound.clear()
             self.limits.clear()
+            self.recording_log.clear()
             self._seq = 0
 
     def set_options(self, options: SimOptions) -> None:
@@ -254,7 +259,8 @@ class Store(NumberRegistry):
         """The call record at ``now`` (default: simulated now), in the configured shapes."""
         now = self.clock.now() if now is None else now
         options = self.options
-        return render_call(call, self.clock, now, options.post_call_shape, options.transcript_shape)
+        base = options.recording_base_url or self.served_base_url
+        return render_call(call, self.clock, now, options.post_call_shape, options.transcript_shape, base)
 
     def list_calls(self, agent_id: str | None, status: str | None, limit: int, offset: int) -> dict[str, Any]:
         """``GET /v1/calls``: newest first, offset pagination."""
