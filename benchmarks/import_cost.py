@@ -30,6 +30,8 @@ PROVIDER_MODULES = (
     "airflow_provider_oneinbox.operators.calls",
     "airflow_provider_oneinbox.operators.phone_numbers",
     "airflow_provider_oneinbox.operators.credentials",
+    "airflow_provider_oneinbox.operators.campaigns",
+    "airflow_provider_oneinbox.operators.export",
     "airflow_provider_oneinbox.sensors.calls",
     "airflow_provider_oneinbox.links.oneinbox",
 )
