@@ -176,3 +176,60 @@ def test_bad_arguments_fail_when_the_dag_is_parsed_naming_the_field(
 
     with pytest.raises(OneInboxInputError, match=field):
         OneInboxCallNotifier(**{"agent_id": "agt_sales", "from_number": "+14155550100", **kwargs})
+
+
+def test_a_secret_in_the_error_is_redacted_from_the_call_and_the_logs(
+    sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    prelude = (
+        NOTIFY_PRELUDE
+        + f"""
+
+@task
+def leak():
+    raise PermissionError("token {TEST_API_KEY} was refused by the warehouse")
+"""
+    )
+    body = f"""
+notifier = {notifier_source(to_number=ON_CALL)}
+leak.override(task_id="load", on_failure_callback=notifier)()
+"""
+    write_dag(load_dag, body, prelude=prelude, prefix="notify_secret").test()
+
+    (call,) = calls_to(ON_CALL)
+    assert TEST_API_KEY not in str(call)
+    if EXCEPTION_IN_CONTEXT:
+        assert call["variables"]["error"] == "PermissionError: token *** was refused by the warehouse"
+    assert "airflow-notify-run-" in str(call["metadata"])
+
+
+async def _events(trigger: Any) -> list[dict[str, Any]]:
+    return [event.payload async for event in trigger.run()]
+
+
+def test_run_by_the_triggerer_as_a_deadline_async_callback_it_refuses_to_post(sim: Any) -> None:
+    """Airflow's own callback trigger (3.3 ``CallbackTrigger``, 3.1 ``DeadlineCallbackTrigger``)."""
+    import asyncio
+
+    try:
+        from airflow.triggers.callback import CallbackTrigger as Trigger
+    except ImportError:  # Airflow 3.1
+        from airflow.triggers.deadline import DeadlineCallbackTrigger as Trigger  # type: ignore[no-redef]
+
+    context = {
+        "dag_run": {"dag_id": "nightly", "dag_run_id": "manual__1", "queued_at": "2026-01-01T00:00:00+00:00"},
+        "deadline": {"id": "d1", "deadline_time": "2026-01-01T00:30:00+00:00"},
+    }
+    kwargs = {
+        "to_number": ON_CALL,
+        "agent_id": "agt_sales",
+        "from_number": "+14155550100",
+        "context": context,
+    }
+    trigger = Trigger("airflow_provider_oneinbox.notifications.calls.OneInboxCallNotifier", kwargs)
+
+    events = asyncio.run(_events(trigger))
+
+    assert [str(event["state"]).rsplit(".", 1)[-1].lower() for event in events] == ["running", "failed"]
+    assert "never sent from a trigger" in events[-1]["body"]
+    assert sim.calls_created() == 0

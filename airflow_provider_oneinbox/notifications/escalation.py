@@ -17,18 +17,24 @@ would lose it. A DAG run is durable, visible in the UI, retried per step, and it
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 from airflow_provider_oneinbox.rules.notify import is_acknowledged
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-__all__ = ["ESCALATION_RUN_PREFIX", "escalation_dag", "request_escalation", "should_escalate"]
+__all__ = [
+    "ESCALATION_RUN_PREFIX",
+    "EscalationCallOperator",
+    "escalation_dag",
+    "request_escalation",
+    "should_escalate",
+]
 
-#: The variables of escalation step STEP's call: the first call's, and which step it is.
-_STEP_VARIABLES = "{{ dict(dag_run.conf.get('variables') or {}, escalation_step='STEP') }}"
 #: Run ids of escalation DAG runs start with this, then the notification's key.
 ESCALATION_RUN_PREFIX = "escalation__"
 
@@ -110,7 +116,7 @@ def should_escalate(step: int, previous_task_id: str, **context: Any) -> bool:
     acknowledging = conf.get("acknowledge_outcomes") or ["Acknowledged"]
     result = context["ti"].xcom_pull(task_ids=previous_task_id)
     outcome = result.get("outcome") if isinstance(result, dict) else None
-    log = context["ti"].log
+    log = logging.getLogger(__name__)
     if is_acknowledged(outcome, acknowledging):
         log.info("Call acknowledged (outcome %r): the escalation ends.", outcome)
         return False
@@ -119,6 +125,31 @@ def should_escalate(step: int, previous_task_id: str, **context: Any) -> bool:
         return False
     log.info("Outcome %r does not acknowledge: calling number %d of %d.", outcome, step + 1, len(numbers))
     return True
+
+
+class EscalationCallOperator(OneInboxPlaceCallOperator):
+    """
+    One escalation step: call the run's ``numbers[step]`` with the first call's agent, caller ID and
+    variables (plus ``escalation_step``), as a place-call task (at most once, deferrable wait).
+
+    :param step: Index of the number to call in the run's conf.
+    :param kwargs: :class:`~airflow_provider_oneinbox.operators.calls.OneInboxPlaceCallOperator`'s.
+    """
+
+    def __init__(self, *, step: int, **kwargs: Any) -> None:
+        super().__init__(
+            to_number=f"{{{{ dag_run.conf['numbers'][{step}] }}}}",
+            agent_id="{{ dag_run.conf['agent_id'] }}",
+            from_number="{{ dag_run.conf['from_number'] }}",
+            **kwargs,
+        )
+        self.step = step
+
+    def execute(self, context: Any) -> Any:
+        """Take the variables from the run's conf (a dict: templates would render it as text), then call."""
+        told = context["dag_run"].conf.get("variables") or {}
+        self.variables = {**(told if isinstance(told, dict) else {}), "escalation_step": str(self.step + 1)}
+        return super().execute(context)
 
 
 def escalation_dag(
@@ -144,14 +175,12 @@ def escalation_dag(
     from airflow.providers.standard.operators.python import ShortCircuitOperator
     from airflow.sdk import DAG
 
-    from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
     from airflow_provider_oneinbox.sensors.calls import OneInboxCallSensor
 
     with DAG(
         dag_id=dag_id,
         schedule=None,
         catchup=False,
-        render_template_as_native_obj=True,
         max_active_runs=16,
         tags=["oneinbox", "notifications"],
         doc_md=__doc__,
@@ -173,13 +202,9 @@ def escalation_dag(
                 op_kwargs={"step": step, "previous_task_id": previous_id},
                 trigger_rule="all_done",
             )
-            call = OneInboxPlaceCallOperator(
+            call = EscalationCallOperator(
                 task_id=f"call_{step + 1}",
-                to_number=f"{{{{ dag_run.conf['numbers'][{step}] }}}}",
-                agent_id="{{ dag_run.conf['agent_id'] }}",
-                from_number="{{ dag_run.conf['from_number'] }}",
-                # A string that renders to a dict: the DAG renders templates as native objects.
-                variables=_STEP_VARIABLES.replace("STEP", str(step + 1)),  # type: ignore[arg-type]
+                step=step,
                 wait_for_completion=True,
                 poll_interval=poll_interval,
                 timeout=answer_timeout,
