@@ -233,3 +233,17 @@ def test_run_by_the_triggerer_as_a_deadline_async_callback_it_refuses_to_post(si
     assert [str(event["state"]).rsplit(".", 1)[-1].lower() for event in events] == ["running", "failed"]
     assert "never sent from a trigger" in events[-1]["body"]
     assert sim.calls_created() == 0
+
+
+def test_the_notifier_is_registered_in_provider_info_and_imports() -> None:
+    import importlib
+
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_oneinbox.get_provider_info import get_provider_info
+    from airflow_provider_oneinbox.notifications import OneInboxCallNotifier
+
+    (path,) = get_provider_info()["notifications"]
+    module, _, name = path.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is OneInboxCallNotifier
+    assert path in ProvidersManager().notification
