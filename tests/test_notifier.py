@@ -127,6 +127,29 @@ fine()
     assert TEST_API_KEY not in logs
 
 
+def test_a_template_that_cannot_render_is_logged_and_a_human_in_the_loop_step_still_runs(
+    sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    body = f"""
+notifier = {notifier_source(to_number="{{ params.missing.number }}")}
+
+@task
+def fine():
+    from airflow.sdk import get_current_context
+
+    notifier(get_current_context())  # as a human-in-the-loop operator calls its notifiers, in execute
+    return "ok"
+
+fine()
+"""
+    dag_run = write_dag(load_dag, body, prelude=NOTIFY_PRELUDE, prefix="notify_template").test()
+
+    assert _states(dag_run) == {"fine": "success"}
+    assert sim.calls_created() == 0
+    out = capfd.readouterr()
+    assert "OneInboxCallNotifier placed no call: " in out.out + out.err
+
+
 def test_a_refused_call_is_logged_and_the_task_failure_stays(
     sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:

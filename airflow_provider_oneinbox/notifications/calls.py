@@ -137,6 +137,21 @@ class OneInboxCallNotifier(BaseNotifier):
 
         return require_phone_number(field, value)
 
+    def __call__(self, *args: Any) -> None:
+        """
+        Render the templated fields and :meth:`notify`, as ``BaseNotifier`` does; a template that
+        cannot render is logged too, never raised (a human-in-the-loop step must not fail for it).
+
+        :param args: The context, as Airflow passes it.
+        """
+        try:
+            super().__call__(*args)
+        except Exception as exc:
+            self.log.error(
+                "OneInboxCallNotifier placed no call: %s. The task's own outcome is unchanged.",
+                self._redacted(f"{type(exc).__name__}: {exc}"),
+            )
+
     def notify(self, context: Context) -> None:
         """
         Place the call (on the worker running the callback); log, never raise, if it cannot.
