@@ -14,7 +14,7 @@ from airflow_provider_oneinbox.rules.notify import NOTIFY_RUN_METADATA_KEY
 from tests.conftest import TEST_API_KEY
 from tests.helpers.calls import calls_to
 from tests.helpers.dags import write_dag
-from tests.helpers.notify import NOTIFY_PRELUDE, ON_CALL, notifier_source
+from tests.helpers.notify import BACKUP, NOTIFY_PRELUDE, ON_CALL, notifier_source
 
 #: Whether Airflow puts the task's exception into its failure callback's context (3.3 does, 3.1 not).
 EXCEPTION_IN_CONTEXT = Version(airflow.__version__) >= Version("3.3")
@@ -148,6 +148,23 @@ fine()
     assert sim.calls_created() == 0
     out = capfd.readouterr()
     assert "OneInboxCallNotifier placed no call: " in out.out + out.err
+
+
+def test_escalation_to_a_dag_that_is_not_deployed_is_logged_and_the_first_call_stands(
+    sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    notifier = notifier_source(
+        to_number=ON_CALL, escalation_numbers=[BACKUP], escalation_dag_id="not_deployed"
+    )
+    body = f"""
+explode.override(task_id="load", on_failure_callback={notifier})()
+"""
+    dag_run = write_dag(load_dag, body, prelude=NOTIFY_PRELUDE, prefix="notify_no_escalation").test()
+
+    assert _states(dag_run) == {"load": "failed"}
+    assert (sim.calls_created(ON_CALL), sim.calls_created(BACKUP)) == (1, 0)
+    out = capfd.readouterr()
+    assert "Escalation not started for call" in out.out + out.err
 
 
 def test_a_refused_call_is_logged_and_the_task_failure_stays(

@@ -122,8 +122,11 @@ def facts_of(context: Any) -> NotificationFacts:
     kind = _kind(context, ti, task)
     deadline = context.get("deadline") if isinstance(context.get("deadline"), dict) else {}
     extra: dict[str, str] = {}
-    starts = [_aware(_get(dag_run, name)) for name in ("run_after", "start_date", "queued_at")]
-    starts.append(_aware(_get(ti, "start_date")))
+    # The earliest this notification's call can exist: when this try started (its callback runs
+    # after it), else when the run started. The search looks back from there.
+    ti_start = _aware(_get(ti, "start_date")) if ti is not None else None
+    run_starts = [_aware(_get(dag_run, name)) for name in ("run_after", "start_date", "queued_at")]
+    starts = [ti_start] if ti_start is not None else run_starts
     if deadline:
         deadline_time = _aware(deadline.get("deadline_time"))
         if deadline_time is not None:
