@@ -167,6 +167,22 @@ explode.override(task_id="load", on_failure_callback={notifier})()
     assert "Escalation not started for call" in out.out + out.err
 
 
+def test_a_create_whose_answer_is_lost_is_found_not_sent_again(
+    sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sim.set_faults(lose_create_response=1)
+    body = f"""
+notifier = {notifier_source(to_number=ON_CALL)}
+explode.override(task_id="load", on_failure_callback=[notifier, notifier])()
+"""
+    write_dag(load_dag, body, prelude=NOTIFY_PRELUDE, prefix="notify_lost").test()
+
+    assert sim.calls_created(ON_CALL) == 1
+    assert len(sim.requests("POST", "/v1/calls")) == 1, "POST /v1/calls is never sent twice"
+    out = capfd.readouterr()
+    assert "may have been sent" in out.out + out.err
+
+
 def test_a_refused_call_is_logged_and_the_task_failure_stays(
     sim: Any, load_dag: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -136,11 +136,17 @@ def place_notification_call(
             int(cooldown.total_seconds()),
         )
         return NotifyOutcome("cooling_down", recent)
+    failure = ""
     try:
         call = hook.create_call(**arguments, idempotency_key=key)
     except OneInboxError as exc:
         if not may_have_placed(exc):
             return NotifyOutcome("not_placed", reason=f"the API refused the call: {exc}")
+        failure = str(exc)
+    else:
+        if not call.get("id"):
+            failure = "the API answered without a call id"
+    if failure:
         ledger = PlacedCallLedger(
             hook,
             None,
@@ -151,9 +157,13 @@ def place_notification_call(
             log=log,
         )
         try:
-            call = ledger.recover_uncertain_create(str(exc), arguments["to_number"])
-        except AirflowException as lost:
-            return NotifyOutcome("not_placed", reason=str(lost))
+            call = ledger.recover_uncertain_create(failure, arguments["to_number"])
+        except AirflowException:
+            reason = (
+                f"placing the call failed after it may have reached the API ({failure}) and a search did "
+                "not find it; not retried, so the number is not rung twice"
+            )
+            return NotifyOutcome("not_placed", reason=reason)
         return NotifyOutcome("placed", call)
     log.info("Placed notification call %s to %s (%s).", call.get("id"), arguments["to_number"], key)
     return NotifyOutcome("placed", call)
