@@ -222,6 +222,8 @@ explode.override(task_id="load", on_failure_callback=notifier)()
         ({"to_number": ON_CALL, "escalation_numbers": ["+14155550123", "12"]}, "escalation_numbers"),
         ({"to_number": ON_CALL, "cooldown": -1}, "cooldown"),
         ({"to_number": ON_CALL, "agent_id": ""}, "agent_id"),
+        ({"to_number": ON_CALL, "escalation_numbers": [BACKUP] * 6}, "escalation_numbers"),
+        ({"to_number": ON_CALL, "acknowledge_outcomes": []}, "acknowledge_outcomes"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed_naming_the_field(

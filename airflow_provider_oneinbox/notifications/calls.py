@@ -113,9 +113,12 @@ class OneInboxCallNotifier(BaseNotifier):
         super().__init__(context=context)
         numbers = [escalation_numbers] if isinstance(escalation_numbers, str) else list(escalation_numbers)
         if len(numbers) > MAX_ESCALATION_NUMBERS:
-            raise ValueError(
-                f"escalation_numbers: at most {MAX_ESCALATION_NUMBERS} numbers, got {len(numbers)}; call a "
-                "group number instead of a longer chain."
+            from airflow_provider_oneinbox.exceptions import OneInboxInputError
+
+            raise OneInboxInputError(
+                "escalation_numbers",
+                f"at most {MAX_ESCALATION_NUMBERS} numbers, got {len(numbers)}; call a group number instead "
+                "of a longer chain",
             )
         self.to_number = self._checked_number("to_number", to_number)
         self.from_number = self._checked_number("from_number", from_number)
@@ -204,7 +207,7 @@ class OneInboxCallNotifier(BaseNotifier):
 
     def _notify(self, context: Context) -> NotifyOutcome:
         from airflow_provider_oneinbox.notifications.facts import facts_of
-        from airflow_provider_oneinbox.notifications.placing import NotifyOutcome, place_notification_call
+        from airflow_provider_oneinbox.notifications.placing import place_notification_call
         from airflow_provider_oneinbox.rules.notify import notification_key, run_notification_key
 
         facts = facts_of(context)
@@ -235,7 +238,7 @@ class OneInboxCallNotifier(BaseNotifier):
             from airflow_provider_oneinbox.notifications.escalation import request_escalation
 
             request_escalation(self, outcome.call, arguments, key, log=self.log)
-        return outcome if isinstance(outcome, NotifyOutcome) else NotifyOutcome("not_placed")
+        return outcome
 
     def _arguments(self, facts: NotificationFacts, key: str, run_key: str, hook: Any) -> dict[str, Any]:
         """The checked ``create_call`` arguments: the facts as variables, both keys in the metadata."""
