@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import airflow
 import pytest
@@ -123,6 +124,10 @@ def test_approval_example_phones_the_approver_once_and_the_approved_step_runs(
     assert variables["alert"] == "approval_requested"
     assert variables["approval_subject"] == f"Refund 75.00 USD to order {dag_run.run_id}?"
     assert variables["approval_options"] == "Approve, Reject"
+    run = quote(dag_run.run_id, safe="")
+    assert variables["approval_url"] == (
+        f"http://localhost:8080/dags/{dag.dag_id}/runs/{run}/tasks/approve_refund/required_actions?map_index=-1"
+    )
     assert variables["amount"] == "75.00 USD"
     assert call["metadata"][NOTIFY_RUN_METADATA_KEY]
     out = capfd.readouterr()

@@ -46,7 +46,8 @@ class OneInboxCallNotifier(BaseNotifier):
     ``dag_failed``), ``summary`` (one sentence), ``dag_id``, ``run_id``, ``task_id``,
     ``try_number``, ``error`` (the exception's first line, at most 200 characters, with the
     connection's key redacted), ``log_url`` (built from ``[api] base_url``) and, where they apply,
-    ``deadline_time``, ``approval_subject``, ``approval_options``. Never a secret or a log.
+    ``deadline_time``, ``approval_subject``, ``approval_options``, ``approval_url`` (the page where
+    the request is answered). Never a secret or a log.
 
     **At most one call per (DAG run, task, try) and notifier**, however often Airflow runs the
     callback: the call carries an idempotency key in its metadata, and a bounded search of the
@@ -246,7 +247,7 @@ class OneInboxCallNotifier(BaseNotifier):
 
         from airflow_provider_oneinbox.hooks.api import call_request
         from airflow_provider_oneinbox.placed_calls import IDEMPOTENCY_METADATA_KEY
-        from airflow_provider_oneinbox.rules.notify import NOTIFY_RUN_METADATA_KEY
+        from airflow_provider_oneinbox.rules.notify import NOTIFY_RUN_METADATA_KEY, required_actions_url
 
         base_url = conf.get("api", "base_url", fallback=None) or "http://localhost:8080/"
         error = self._redacted_with(hook, facts.error)
@@ -261,6 +262,10 @@ class OneInboxCallNotifier(BaseNotifier):
             "log_url": facts.link(base_url),
             **facts.extra,
         }
+        if facts.kind == "approval_requested" and facts.task_id:
+            told["approval_url"] = required_actions_url(
+                base_url, facts.dag_id, facts.run_id, facts.task_id, facts.map_index
+            )
         variables = {name: value for name, value in told.items() if value}
         variables.update(self.variables or {})
         metadata = {

@@ -21,6 +21,7 @@ __all__ = [
     "first_line",
     "is_acknowledged",
     "notification_key",
+    "required_actions_url",
     "run_notification_key",
     "run_url",
     "task_log_url",
@@ -118,6 +119,21 @@ def task_log_url(
     if try_number > 0:
         url += f"?try_number={try_number}"
     return url
+
+
+def required_actions_url(base_url: str, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """
+    The Airflow UI page where a human-in-the-loop request is answered (as the standard provider's
+    ``HITLOperator.generate_link_to_ui`` builds it).
+
+    :param base_url: ``[api] base_url`` of the deployment.
+    :param dag_id: The DAG's id.
+    :param run_id: The DAG run's id.
+    :param task_id: The human-in-the-loop task's id.
+    :param map_index: The map index (``-1`` when not mapped).
+    """
+    task = f"{run_url(base_url, dag_id, run_id)}/tasks/{quote(task_id, safe='')}"
+    return f"{task}/required_actions?map_index={map_index}"
 
 
 def is_acknowledged(outcome: Any, acknowledge_outcomes: Collection[str]) -> bool:
