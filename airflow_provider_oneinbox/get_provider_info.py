@@ -50,6 +50,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.oneinbox.OneInboxCallLink"],
+        "notifications": [f"{_PACKAGE}.notifications.calls.OneInboxCallNotifier"],
         "connection-types": [
             {
                 "connection-type": "oneinbox",
