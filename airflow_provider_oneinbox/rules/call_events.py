@@ -1,0 +1,416 @@
+"""
+The rules of :class:`~airflow_provider_oneinbox.triggers.call_events.OneInboxCallEventTrigger`
+(standard library only): which listed calls a watch keeps, when a kept call fires, the event it
+fires, and the cursor that remembers which calls are done.
+
+A watch reads an agent's calls newest first (``GET /v1/calls/cursor``), round after round.
+:class:`CallCursor` is one agent's memory: a **floor** (every call created before it is settled)
+and the ids settled at or above it. :meth:`CallCursor.observe` is fed each round and says which
+calls fire; :meth:`CallCursor.snapshot` is what may be stored durably. The **commit rule**: a
+fired call counts as settled in a snapshot only ``commit_delay`` seconds after its event was
+yielded (:meth:`CallCursor.yielded`), and the floor never passes a call that is not settled, so
+replaying any snapshot fires every call whose event may not have been stored yet, and no other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from airflow_provider_oneinbox.rules.results import analysis_of, post_call_data_ready
+from airflow_provider_oneinbox.rules.status import OneInboxCallStatus
+
+DIRECTIONS = ("inbound", "outbound", "any")
+READINESS = ("analysed", "ended")
+#: Version of the stored cursor; a snapshot of another version is ignored (a first start).
+CURSOR_VERSION = 1
+#: Calls may be listed slightly out of creation order, or appear a little after their
+#: ``created_at``: a walk goes this many seconds below the floor, and the floor stays this far
+#: below the newest call seen.
+CREATED_AT_MARGIN = 120.0
+#: On a first start, calls created up to this long before the start (minus ``start_lookback``)
+#: are read, so that calls already running then still fire when they end.
+FIRST_START_DEPTH = 3600.0
+#: A call still not final this long after its creation stops holding the floor back (it is
+#: settled silently): an undocumented status that never ends must not make every walk deeper.
+STALE_OPEN_SECONDS = 6 * 3600.0
+#: Most settled ids one agent's cursor keeps; past it the floor rises over the oldest ones.
+MAX_SETTLED_IDS = 5000
+#: Longest id kept; a longer one is not a OneInbox id and is ignored.
+MAX_ID_CHARS = 200
+DEFAULT_COMMIT_DELAY = 3.0
+
+_TEXT_CAP = 200
+
+
+def parse_time(value: Any) -> float | None:
+    """
+    An ISO 8601 timestamp as epoch seconds, ``None`` if missing or malformed (naive means UTC).
+
+    :param value: A record's ``created_at`` / ``ended_at``.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def direction_of(call: Mapping[str, Any]) -> str | None:
+    """``"inbound"`` / ``"outbound"`` from the call's ``direction`` (else its ``type``), or ``None``."""
+    for value in (call.get("direction"), call.get("type")):
+        if value in ("inbound", "outbound"):
+            return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class WatchFilter:
+    """
+    Which calls a watch keeps, and when a kept call is ready.
+
+    :param direction: ``"inbound"``, ``"outbound"`` or ``"any"``.
+    :param statuses: Final statuses to keep; ``None`` keeps every final status.
+    :param ready: ``"analysed"`` (post-call data present, or ``analysis_grace`` passed) or ``"ended"``.
+    :param analysis_grace: Seconds after ``ended_at`` after which a call without post-call data
+        fires anyway, with ``analysed`` false.
+    :param number: For a phone-number watch, the number (E.164): calls to another number are
+        settled silently; calls with a null ``to_number`` are kept (nothing tells them apart).
+    """
+
+    direction: str = "inbound"
+    statuses: frozenset[str] | None = None
+    ready: str = "analysed"
+    analysis_grace: float = 900.0
+    number: str | None = field(default=None, repr=False)
+
+    def keeps(self, call: Mapping[str, Any]) -> bool:
+        """Whether the call can ever fire for this watch (direction and number, which never change)."""
+        if self.direction != "any" and direction_of(call) != self.direction:
+            return False
+        to_number = call.get("to_number")
+        return self.number is None or to_number is None or to_number == self.number
+
+
+class Verdict(Enum):
+    """What a round says about one listed call."""
+
+    OPEN = "open"  #: not final, or waiting for its post-call data
+    SETTLE = "settle"  #: done, without an event (filtered out, or ended before the watch began)
+    FIRE = "fire"  #: fire its event now
+
+
+def classify(
+    call: Mapping[str, Any], watch: WatchFilter, now: float, *, ended: float | None = None
+) -> tuple[Verdict, bool]:
+    """
+    The verdict on a listed call, and whether its post-call data is there.
+
+    :param call: The listed record.
+    :param watch: The watch's filters.
+    :param now: The current time (epoch seconds, the API's clock as best known).
+    :param ended: When the call ended if its ``ended_at`` is missing (when it was first seen final).
+    """
+    if not watch.keeps(call):
+        return Verdict.SETTLE, False
+    status = call.get("status")
+    if not OneInboxCallStatus.is_terminal(status):
+        return Verdict.OPEN, False
+    if watch.statuses is not None and status not in watch.statuses:
+        return Verdict.SETTLE, False
+    analysed = post_call_data_ready(call)
+    if watch.ready == "ended" or analysed:
+        return Verdict.FIRE, analysed
+    ended_at = parse_time(call.get("ended_at"))
+    ended_at = ended if ended_at is None else ended_at
+    if ended_at is not None and now >= ended_at + watch.analysis_grace:
+        return Verdict.FIRE, False
+    return Verdict.OPEN, False
+
+
+def _short_text(value: Any) -> str | None:
+    return value[:_TEXT_CAP] if isinstance(value, str) and value else None
+
+
+def event_payload(call: Mapping[str, Any], analysed: bool) -> dict[str, Any]:
+    """
+    The event of a call: exactly the documented keys, no number, transcript, summary or URL.
+
+    :param call: The listed record.
+    :param analysed: Whether its post-call data was there when it fired.
+    """
+    duration = call.get("duration_seconds")
+    outcome = call.get("outcome") or (analysis_of(call) or {}).get("outcome")
+    return {
+        "call_id": str(call.get("id")),
+        "agent_id": _short_text(call.get("agent_id")),
+        "direction": direction_of(call),
+        "status": _short_text(call.get("status")) or "",
+        "outcome": _short_text(outcome),
+        "analysed": bool(analysed),
+        "ended_at": _short_text(call.get("ended_at")),
+        "duration_seconds": duration
+        if isinstance(duration, int | float) and not isinstance(duration, bool)
+        else None,
+    }
+
+
+def cursor_key(targets: Iterable[str], direction: str, statuses: Iterable[str] | None, ready: str) -> str:
+    """
+    The asset state store key of a watch's cursor: from what it watches and keeps, not how often
+    it polls (so tuning ``poll_interval`` keeps the cursor).
+
+    :param targets: The agent ids, or ``["number:<number or id>"]``.
+    :param direction: The direction filter.
+    :param statuses: The status filter.
+    :param ready: The readiness rule.
+    """
+    spec = [sorted(targets), direction, sorted(statuses) if statuses is not None else None, ready]
+    digest = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:20]
+    return f"oneinbox_call_events_{digest}"
+
+
+@dataclass
+class _Fired:
+    created: float
+    yielded_at: float | None = None
+
+
+class CallCursor:
+    """
+    One agent's memory for one watch: floor, settled ids, and (in memory) calls still open or
+    fired but not committed.
+
+    :param floor: Every call created before it (epoch seconds) is settled.
+    :param cutoff: Calls that ended before it never fire (the watch's first start, minus
+        ``start_lookback``).
+    :param settled: Settled ids at or above the floor, with their creation times.
+    :param commit_delay: Seconds after its event was yielded before a fired call is committed.
+    """
+
+    def __init__(
+        self,
+        floor: float,
+        cutoff: float,
+        settled: Mapping[str, float] | None = None,
+        commit_delay: float = DEFAULT_COMMIT_DELAY,
+    ) -> None:
+        self.floor = float(floor)
+        self.cutoff = float(cutoff)
+        self.settled: dict[str, float] = dict(settled or {})
+        self.commit_delay = commit_delay
+        self.open: dict[str, float] = {}
+        self.fired: dict[str, _Fired] = {}
+        self._seen_final: dict[str, float] = {}
+        self._ceiling = self.floor
+        self.abandoned = 0
+
+    @classmethod
+    def first_start(
+        cls, now: float, start_lookback: float = 0.0, commit_delay: float = DEFAULT_COMMIT_DELAY
+    ) -> CallCursor:
+        """
+        A cursor for a watch with no stored state: calls ending at or after ``now - start_lookback`` fire.
+
+        :param now: The watch's start (epoch seconds).
+        :param start_lookback: Seconds before the start whose calls fire too.
+        :param commit_delay: See the class.
+        """
+        cutoff = now - start_lookback
+        return cls(cutoff - FIRST_START_DEPTH, cutoff, commit_delay=commit_delay)
+
+    @property
+    def depth(self) -> float:
+        """How far down (``created_at``) a walk must go for this cursor: the floor minus the margin."""
+        return self.floor - CREATED_AT_MARGIN
+
+    def observe(
+        self, calls: Iterable[Mapping[str, Any]], watch: WatchFilter, now: float, *, reached: bool
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """
+        Take one round of listed calls; return the calls to fire now, with their ``analysed`` flag.
+
+        Each returned call is remembered as fired (never returned again by this cursor) and is
+        committed once :meth:`yielded` was told and ``commit_delay`` passed.
+
+        :param calls: The records listed this round (any order; duplicates are fine).
+        :param watch: The watch's filters.
+        :param now: The current time (epoch seconds).
+        :param reached: Whether the round's walk went down to :attr:`depth` (or the list's end):
+            only then may the floor rise.
+        """
+        firing: list[tuple[dict[str, Any], bool]] = []
+        newest: float | None = None
+        for call in calls:
+            call_id = call.get("id")
+            if not isinstance(call_id, str) or not call_id or len(call_id) > MAX_ID_CHARS:
+                continue
+            created = parse_time(call.get("created_at"))
+            created = now if created is None else created
+            newest = created if newest is None else max(newest, created)
+            if created < self.floor or call_id in self.settled or call_id in self.fired:
+                continue
+            verdict, analysed = self._verdict(call_id, call, watch, now)
+            if verdict is Verdict.OPEN and now - created > STALE_OPEN_SECONDS:
+                verdict = Verdict.SETTLE
+                self.abandoned += 1
+            if verdict is Verdict.OPEN:
+                self.open[call_id] = created
+                continue
+            self.open.pop(call_id, None)
+            self._seen_final.pop(call_id, None)
+            if verdict is Verdict.FIRE:
+                self.fired[call_id] = _Fired(created)
+                firing.append((dict(call), analysed))
+            else:
+                self.settled[call_id] = created
+        if reached:
+            self._ceiling = max(self._ceiling, (newest if newest is not None else now) - CREATED_AT_MARGIN)
+        self._raise_floor()
+        return firing
+
+    def _verdict(
+        self, call_id: str, call: Mapping[str, Any], watch: WatchFilter, now: float
+    ) -> tuple[Verdict, bool]:
+        ended = None
+        if OneInboxCallStatus.is_terminal(call.get("status")) and call.get("ended_at") is None:
+            ended = self._seen_final.setdefault(call_id, now)
+        verdict, analysed = classify(call, watch, now, ended=ended)
+        if verdict is Verdict.FIRE:
+            ended_at = parse_time(call.get("ended_at"))
+            when = ended_at if ended_at is not None else parse_time(call.get("created_at"))
+            if when is not None and when < self.cutoff:
+                return Verdict.SETTLE, analysed
+        return verdict, analysed
+
+    def yielded(self, call_id: str, at: float) -> None:
+        """
+        Record that a fired call's event was yielded at ``at`` (any clock, the one given to :meth:`commit`).
+
+        :param call_id: The call.
+        :param at: When its event was yielded.
+        """
+        fired = self.fired.get(call_id)
+        if fired is not None and fired.yielded_at is None:
+            fired.yielded_at = at
+
+    def commit(self, at: float) -> bool:
+        """
+        Commit every fired call yielded ``commit_delay`` or more before ``at``; whether anything changed.
+
+        :param at: Now, on the clock given to :meth:`yielded`.
+        """
+        done = [
+            call_id
+            for call_id, fired in self.fired.items()
+            if fired.yielded_at is not None and at - fired.yielded_at >= self.commit_delay
+        ]
+        for call_id in done:
+            self.settled[call_id] = self.fired.pop(call_id).created
+        before = self.floor
+        self._raise_floor()
+        return bool(done) or self.floor != before
+
+    def _raise_floor(self) -> None:
+        holding = [self._ceiling, *self.open.values(), *(fired.created for fired in self.fired.values())]
+        self.floor = max(self.floor, min(holding))
+        if len(self.settled) > MAX_SETTLED_IDS:
+            # Keep the newest ids; the floor rises to the oldest kept one (documented bound).
+            kept = sorted(self.settled.values())[-MAX_SETTLED_IDS]
+            self.floor = max(self.floor, kept)
+        self.settled = {i: c for i, c in self.settled.items() if c >= self.floor}
+        self.open = {i: c for i, c in self.open.items() if c >= self.floor}
+
+    def snapshot(self) -> dict[str, Any]:
+        """What may be stored: the floor (never above an uncommitted call) and the committed ids."""
+        floor = min([self.floor, *(fired.created for fired in self.fired.values())])
+        return {"floor": floor, "cutoff": self.cutoff, "settled": dict(sorted(self.settled.items()))}
+
+    @classmethod
+    def restore(cls, data: Any, commit_delay: float = DEFAULT_COMMIT_DELAY) -> CallCursor | None:
+        """
+        A cursor from a :meth:`snapshot`, or ``None`` if ``data`` is not one.
+
+        :param data: The stored value.
+        :param commit_delay: See the class.
+        """
+        if not isinstance(data, Mapping):
+            return None
+        floor, cutoff, settled = data.get("floor"), data.get("cutoff"), data.get("settled")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (floor, cutoff)):
+            return None
+        if not isinstance(settled, Mapping):
+            return None
+        ids = {
+            str(k): float(v)
+            for k, v in settled.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and len(str(k)) <= MAX_ID_CHARS
+        }
+        return cls(float(floor), float(cutoff), ids, commit_delay)  # type: ignore[arg-type]
+
+
+def dump_cursors(cursors: Mapping[str, CallCursor]) -> dict[str, Any]:
+    """
+    The stored form of a watch's cursors (one per agent), with its version.
+
+    :param cursors: By agent id.
+    """
+    return {"version": CURSOR_VERSION, "agents": {a: c.snapshot() for a, c in sorted(cursors.items())}}
+
+
+def load_cursors(data: Any, commit_delay: float = DEFAULT_COMMIT_DELAY) -> dict[str, CallCursor]:
+    """
+    The cursors of a stored value; ``{}`` if it is missing, malformed or of another version.
+
+    :param data: What :func:`dump_cursors` returned (possibly through JSON).
+    :param commit_delay: See :class:`CallCursor`.
+    """
+    if not isinstance(data, Mapping) or data.get("version") != CURSOR_VERSION:
+        return {}
+    agents = data.get("agents")
+    if not isinstance(agents, Mapping):
+        return {}
+    cursors = {}
+    for agent_id, snap in agents.items():
+        cursor = CallCursor.restore(snap, commit_delay)
+        if cursor is not None:
+            cursors[str(agent_id)] = cursor
+    return cursors
+
+
+def merge_cursors(*stored: Mapping[str, CallCursor]) -> dict[str, CallCursor]:
+    """
+    One view of several stored copies (one per watched asset): per agent the lowest floor, and
+    the ids every copy settled at or above it, so that no copy's unsettled call is lost.
+
+    :param stored: Cursors by agent id, one mapping per copy.
+    """
+    merged: dict[str, CallCursor] = {}
+    for copy in stored:
+        for agent_id, cursor in copy.items():
+            have = merged.get(agent_id)
+            if have is None:
+                merged[agent_id] = CallCursor(
+                    cursor.floor, cursor.cutoff, cursor.settled, cursor.commit_delay
+                )
+                continue
+            floor = min(have.floor, cursor.floor)
+            # An id one copy settled below the other's floor counts as settled by that one too.
+            settled = {
+                i: c
+                for i, c in {**have.settled, **cursor.settled}.items()
+                if (i in have.settled or c < have.floor) and (i in cursor.settled or c < cursor.floor)
+            }
+            merged[agent_id] = CallCursor(floor, min(have.cutoff, cursor.cutoff), settled, have.commit_delay)
+    return merged
