@@ -45,8 +45,8 @@ INBOUND_NUMBER = os.environ.get("ONEINBOX_INBOUND_NUMBER") or None
 AGENT_IDS = [a.strip() for a in os.environ.get("ONEINBOX_INBOUND_AGENT_IDS", "agt_support").split(",") if a]
 POLL_INTERVAL = float(os.environ.get("ONEINBOX_INBOUND_POLL_INTERVAL", "15"))
 DB_CONN_ID = os.environ.get("ONEINBOX_INBOUND_DB_CONN_ID", "oneinbox_inbound_db")
-#: Used when no connection ``DB_CONN_ID`` is defined anywhere.
-DEFAULT_DB_URI = "sqlite:////tmp/oneinbox_inbound_calls.db"
+#: Used when no connection ``DB_CONN_ID`` is defined anywhere (Airflow's JSON connection form).
+DEFAULT_DB_CONNECTION = '{"conn_type": "sqlite", "host": "/tmp/oneinbox_inbound_calls.db"}'
 TABLE = "oneinbox_inbound_calls"
 COLUMNS = [
     "call_id", "agent_id", "caller", "called_number", "status", "outcome", "summary", "transcript",
@@ -83,7 +83,7 @@ inbound_calls = Asset(TABLE, watchers=[AssetWatcher(name="oneinbox_inbound", tri
 def database_hook(conn_id: str) -> Any:
     """
     The ``DbApiHook`` of ``conn_id``; when no such connection is defined, SQLite at
-    :data:`DEFAULT_DB_URI` (set for this task process only).
+    :data:`DEFAULT_DB_CONNECTION` (set for this task process only).
 
     :param conn_id: The database connection's id.
     """
@@ -93,7 +93,7 @@ def database_hook(conn_id: str) -> Any:
     try:
         BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = DEFAULT_DB_URI
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = DEFAULT_DB_CONNECTION
     return BaseHook.get_hook(conn_id)
 
 
@@ -144,7 +144,7 @@ with DAG(
                 db.insert_rows(TABLE, [row], target_fields=COLUMNS, replace=True, replace_index="call_id")
                 record_handled(context, [call_id], inbound_calls)
                 loaded.append(call_id)
-                print(f"Loaded {call_id}: caller {row[2] or 'withheld'}, outcome {row[5]}")
+                print(f"Loaded {call_id}: outcome {row[5]}")
         return {"loaded": loaded, "table": TABLE, "conn_id": DB_CONN_ID}
 
     load_calls()

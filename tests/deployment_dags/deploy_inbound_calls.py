@@ -14,6 +14,7 @@ Environment (read at parse time): ``ONEINBOX_DEPLOY_INBOUND_NUMBER`` (the watche
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -55,7 +56,7 @@ with DAG(
 
         from airflow_provider_oneinbox.events.consume import calls_to_handle, record_handled
 
-        os.environ["AIRFLOW_CONN_DEPLOY_INBOUND_DB"] = f"sqlite:///{DB_PATH}"
+        os.environ["AIRFLOW_CONN_DEPLOY_INBOUND_DB"] = json.dumps({"conn_type": "sqlite", "host": DB_PATH})
         db = SqliteHook(sqlite_conn_id="deploy_inbound_db")
         db.run(
             "CREATE TABLE IF NOT EXISTS inbound_handlings "

@@ -112,7 +112,7 @@ def near_a_stop(when: float, stops: list[Stop], before: float, after: float) -> 
 
 
 def in_downtime(when: float, stops: list[Stop], before: float, after: float) -> Stop | None:
-    """The stop whose downtime (``before`` s ahead of its signal to ``after`` s past its restart) holds ``when``."""
+    """The stop whose downtime (``before`` s ahead of its signal, ``after`` s past its restart) has it."""
     for stop in stops:
         if stop.signalled - before <= when <= stop.restarted + after:
             return stop
