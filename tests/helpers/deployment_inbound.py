@@ -119,6 +119,12 @@ def in_downtime(when: float, stops: list[Stop], before: float, after: float) -> 
     return None
 
 
+def _near(when: float, stops: list[Stop]) -> str:
+    """``"<how> <+/-seconds>"``: the nearest stop, and ``when`` relative to its signal."""
+    stop = min(stops, key=lambda s: abs(s.signalled - when))
+    return f"{stop.how} {when - stop.signalled:+.1f}s"
+
+
 def check_counts(findings: Findings, counts: Counts, stops: list[Stop], durable: bool) -> dict[str, Any]:
     """
     The scenario's assertions; the measured figures.
@@ -134,7 +140,7 @@ def check_counts(findings: Findings, counts: Counts, stops: list[Stop], durable:
     missed = [c for c in analysed if not counts.events.get(c)]
     twice = {c: stamps for c, stamps in counts.events.items() if len(stamps) > 1}
     strangers = sorted(set(counts.events) - set(counts.calls))
-    figures = {
+    figures: dict[str, Any] = {
         "inbound_calls": len(counts.calls),
         "analysed": len(analysed),
         "asset_events": sum(len(s) for s in counts.events.values()),
@@ -144,6 +150,10 @@ def check_counts(findings: Findings, counts: Counts, stops: list[Stop], durable:
         "handlings": sum(counts.handlings.values()),
         "dag_runs": counts.runs,
     }
+    # For each call fired twice, its first event; for each missed call, its end: the nearest stop
+    # and the seconds from its signal.
+    figures["fired_twice"] = [_near(stamps[0], stops) for stamps in twice.values()]
+    figures["missed_ended"] = [_near(parse_iso(counts.calls[c]["ended_at"]), stops) for c in missed]
     check(
         len(analysed) >= 10, f"the stream brought {len(analysed)} analysed inbound calls (>= 10)", "too few"
     )
