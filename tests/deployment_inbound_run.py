@@ -43,7 +43,7 @@ NUMBER = "+14155550907"
 AGENT_ID = "agt_support"
 #: Inbound calls per minute on the number (the simulator's clock runs at real time here: the
 #: trigger's first-start and downtime rules compare the API's times with the triggerer's clock).
-RATE = 20
+RATE = 24
 POLL_INTERVAL = 2.0
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the inbound scenario; 0 if every check passed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-logs", type=Path, help="copy every log file here (also on success)")
-    parser.add_argument("--stream", type=float, default=75.0, help="seconds of inbound traffic")
+    parser.add_argument("--stream", type=float, default=60.0, help="seconds of inbound traffic")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupted)
     import airflow
