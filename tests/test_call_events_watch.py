@@ -124,8 +124,8 @@ def test_a_call_without_post_call_data_fires_unanalysed_once_the_grace_has_passe
     events = asyncio.run(collect(trigger, drive, timeout=90))
     end = sim_now()
     calls = {c["id"]: c for c in listed_calls(sim, "agt_support")}
-    ended = {i: parse_time(c["ended_at"]) for i, c in calls.items() if c["ended_at"]}
-    due = {i for i, at in ended.items() if at is not None and at + 120 + 30 <= end}
+    ended = {i: parse_time(c["ended_at"]) or 0.0 for i, c in calls.items() if c["ended_at"]}
+    due = {i for i, at in ended.items() if at + 120 + 30 <= end}
     assert len(due) >= 10
     fired = [e["call_id"] for e in events]
     assert len(fired) == len(set(fired))
