@@ -13,14 +13,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_oneinbox.events.feed import Subscription, subscribed
+from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS, Subscription, subscribed
 from airflow_provider_oneinbox.events.store import cursor_store_for
 from airflow_provider_oneinbox.events.targets import NumberTargets
 from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, is_permanent
 from airflow_provider_oneinbox.exceptions import OneInboxError
+from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.rules.call_events import (
     CREATED_AT_MARGIN,
     FIRST_START_DEPTH,
+    STALE_OPEN_SECONDS,
     CallCursor,
     WatchFilter,
     event_payload,
@@ -106,20 +108,43 @@ class WatchSession:
             return cursor.depth
         return self.clock.now() - self.trigger.start_lookback - FIRST_START_DEPTH - CREATED_AT_MARGIN
 
-    def take(self, result: Round) -> list[dict[str, Any]]:
-        """The events of one round (the calls it fires), marked yielded now."""
+    def take(self, result: Round, *, reached: bool | None = None) -> list[tuple[dict[str, Any], CallCursor]]:
+        """
+        The events of one round (the calls it fires), each with its cursor: tell the cursor
+        :meth:`~.CallCursor.yielded` once the event is yielded (see :meth:`fire`).
+
+        :param result: The round.
+        :param reached: Whether the round went deep enough for the cursor; default: its coverage says.
+        """
         self.clock.see(result.server_time)
         now = self.clock.now()
         cursor = self.cursors.get(result.agent_id)
         if cursor is None:
             cursor = CallCursor.first_start(now, self.trigger.start_lookback, self.trigger.commit_delay)
             self.cursors[result.agent_id] = cursor
-        firing = cursor.observe(result.calls, self.watch, now, reached=result.covered_to <= cursor.depth)
-        payloads = []
-        for call, analysed in firing:
-            payloads.append(event_payload(call, analysed))
-            cursor.yielded(str(call["id"]), time.monotonic())
-        return payloads
+        if reached is None:
+            reached = result.covered_to <= cursor.depth
+        firing = cursor.observe(result.calls, self.watch, now, reached=reached)
+        if cursor.abandoned:
+            log.warning(
+                "%d calls of agent %s never reached a final status within %.0f hours; no longer waited for.",
+                cursor.abandoned,
+                result.agent_id,
+                STALE_OPEN_SECONDS / 3600,
+            )
+            cursor.abandoned = 0
+        return [(event_payload(call, analysed), cursor) for call, analysed in firing]
+
+    async def fire(self, result: Round, *, reached: bool | None = None) -> AsyncIterator[dict[str, Any]]:
+        """
+        Yield the events of one round, marking each call yielded as its event leaves.
+
+        :param result: The round.
+        :param reached: See :meth:`take`.
+        """
+        for payload, cursor in self.take(result, reached=reached):
+            yield payload
+            cursor.yielded(payload["call_id"], time.monotonic())
 
     def pending(self) -> bool:
         """Whether some fired call is not committed yet."""
@@ -135,7 +160,10 @@ class WatchSession:
 
     # -- targets -----------------------------------------------------------------------------
     async def resolve(self, hook: OneInboxAsyncHook) -> bool:
-        """Read the number's routing when due; whether the agents changed."""
+        """
+        Read the number's routing when due; whether the agents changed. A transient failure keeps
+        the last answer (and is raised while there is none); a permanent one ends the watch.
+        """
         if self.numbers is None or not self.numbers.due():
             return False
         try:
@@ -143,23 +171,30 @@ class WatchSession:
         except CallEventWatchError:
             raise
         except OneInboxError as exc:
-            if is_permanent(exc) or (self.numbers.resolved is None and not exc.transient):
+            if is_permanent(exc):
                 raise CallEventWatchError(
-                    f"Reading the watched phone number's routing failed: {exc}"
+                    f"Reading the watched phone number's routing failed for good: {exc}",
+                    status_code=exc.status_code,
                 ) from exc
             self.numbers.postpone()
             log.warning("Reading the watched phone number's routing failed (%s); trying again later.", exc)
             if self.numbers.resolved is None:
                 raise
             return False
-        self.watch = self.trigger.watch_filter(resolved.number)
-        changed = resolved.agent_ids != self.agents
-        if changed:
-            log.info(
-                "Phone number %s routes to agents %s.", resolved.number_id, ", ".join(resolved.agent_ids)
-            )
-        self.agents = resolved.agent_ids
-        return changed
+        self.use_routing(resolved.number, resolved.agent_ids)
+        return True
+
+    def use_routing(self, number: str | None, agent_ids: tuple[str, ...]) -> None:
+        """
+        Watch these agents, keeping calls to ``number`` (a phone-number watch).
+
+        :param number: The number, E.164 (never logged).
+        :param agent_ids: Its routing agent and fallback agent.
+        """
+        self.watch = self.trigger.watch_filter(number)
+        if agent_ids != self.agents:
+            log.info("The watched phone number routes to agents %s.", ", ".join(agent_ids))
+        self.agents = agent_ids
 
     # -- the run() path: this process's feeds ---------------------------------------------------
     async def events(self) -> AsyncIterator[dict[str, Any]]:
@@ -201,7 +236,7 @@ class WatchSession:
                     for subscription in list(subscriptions.values()):
                         result = subscription.take()
                         if result is not None:
-                            for payload in self.take(result):
+                            async for payload in self.fire(result):
                                 yield payload
                     await self.save()
             finally:
@@ -217,16 +252,12 @@ class WatchSession:
             except CallEventWatchError:
                 raise
             except OneInboxError as exc:
-                from airflow_provider_oneinbox.rules.backoff import backoff_delay
-
                 failures += 1
-                self.numbers.postpone()
-                self.numbers._at = 0.0  # due again after the backoff
                 await asyncio.sleep(
                     backoff_delay(
                         failures,
                         base=self.trigger.poll_interval,
-                        cap=300.0,
+                        cap=max(MAX_BACKOFF_SECONDS, self.trigger.poll_interval),
                         retry_after=getattr(exc, "retry_after", None),
                     )
                 )

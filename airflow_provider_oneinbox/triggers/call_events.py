@@ -84,6 +84,9 @@ class OneInboxCallEventTrigger(BaseEventTrigger):
     #: Seconds after an event was yielded before its call counts as done in the durable cursor
     #: (several triggerer sync rounds: an event still in the triggerer's queue is not lost).
     commit_delay: float = DEFAULT_COMMIT_DELAY
+    #: Whether watches share one poll through Airflow 3.3's shared streams (off: each runs
+    #: ``run()``, still sharing this process's per-agent feeds).
+    share_polls: bool = True
 
     def __init__(
         self,
@@ -210,6 +213,36 @@ class OneInboxCallEventTrigger(BaseEventTrigger):
             analysis_grace=self.analysis_grace,
             number=number,
         )
+
+    def shared_stream_key(self) -> tuple[str, str, tuple[str, ...], float] | None:
+        """
+        Airflow 3.3: watches of the same connection, targets and poll interval share one poll
+        (``None`` when :attr:`share_polls` is off: each runs its own ``run()``).
+        """
+        from airflow_provider_oneinbox.events.shared import stream_key
+
+        return stream_key(self) if self.share_polls else None
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """Airflow 3.3: the group's one poll, broadcasting each agent's round (plain data)."""
+        from airflow_provider_oneinbox.events.shared import open_stream
+
+        spec = cls(**kwargs)
+        async for raw in open_stream(spec, analysis_grace=max(spec.analysis_grace, 3600.0)):
+            yield raw
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """Airflow 3.3: this watch's events from the shared rounds (its filters, its cursor)."""
+        from airflow_provider_oneinbox.events.session import WatchSession
+        from airflow_provider_oneinbox.events.shared import shared_events
+        from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+        session = WatchSession(self)
+        await session.load()
+        async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id, max_retries=0) as hook:
+            async for payload in shared_events(session, shared_stream, hook):
+                yield TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Read the watched agents' calls through this process's shared feeds, forever."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ async def collect(
     trigger: BaseTrigger,
     drive: Callable[[list[dict[str, Any]]], Awaitable[bool]],
     timeout: float = 30.0,
+    times: list[float] | None = None,
 ) -> list[dict[str, Any]]:
     """
     Run ``trigger`` on this loop, calling ``drive(events so far)`` every 50 ms until it returns True.
@@ -72,12 +74,15 @@ async def collect(
     :param trigger: The trigger.
     :param drive: Moves the world (the simulator's clock) and says when enough was seen.
     :param timeout: Seconds after which the run fails.
+    :param times: Filled with each event's arrival (``time.monotonic()``), if given.
     """
     events: list[dict[str, Any]] = []
 
     async def consume() -> None:
         async for event in trigger.run():
             events.append(event.payload)
+            if times is not None:
+                times.append(time.monotonic())
 
     task = asyncio.ensure_future(consume())
     try:
@@ -92,3 +97,30 @@ async def collect(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return events
+
+
+def clock_driver(
+    sim: OneInboxSimulator, steps: int, seconds: float = 5.0, pause: float = 0.05, *, settle: int = 10
+) -> Callable[[list[dict[str, Any]]], Awaitable[bool]]:
+    """
+    A ``drive`` for :func:`collect`: advance the simulated clock ``steps`` times by ``seconds``,
+    then turn inbound traffic off and let everything end and be analysed (``settle`` jumps of 60 s).
+
+    :param sim: The simulator.
+    :param steps: Jumps while traffic runs.
+    :param seconds: Simulated seconds per jump.
+    :param pause: Real seconds between jumps (the trigger polls meanwhile).
+    :param settle: Jumps of 60 simulated seconds after traffic stops.
+    """
+    done = 0
+
+    async def drive(events: list[dict[str, Any]]) -> bool:
+        nonlocal done
+        done += 1
+        if done == steps:
+            sim.configure(inbound_calls_per_minute=0)
+        sim.advance(seconds if done < steps else 60.0)
+        await asyncio.sleep(pause if done < steps else 0.3)
+        return done >= steps + settle
+
+    return drive
