@@ -42,7 +42,9 @@ from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow_provider_oneinbox.triggers.call_events import OneInboxCallEventTrigger
 
 INBOUND_NUMBER = os.environ.get("ONEINBOX_INBOUND_NUMBER") or None
-AGENT_IDS = [a.strip() for a in os.environ.get("ONEINBOX_INBOUND_AGENT_IDS", "agt_support").split(",") if a]
+AGENT_IDS = [
+    a.strip() for a in os.environ.get("ONEINBOX_INBOUND_AGENT_IDS", "agt_support").split(",") if a.strip()
+]
 POLL_INTERVAL = float(os.environ.get("ONEINBOX_INBOUND_POLL_INTERVAL", "15"))
 DB_CONN_ID = os.environ.get("ONEINBOX_INBOUND_DB_CONN_ID", "oneinbox_inbound_db")
 #: Used when no connection ``DB_CONN_ID`` is defined anywhere (Airflow's JSON connection form).
