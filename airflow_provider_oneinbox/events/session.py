@@ -95,10 +95,10 @@ class WatchSession:
         """Read the stored cursor (a first start when there is none)."""
         self.cursors = await self.store.load(self.trigger.commit_delay)
         log.info(
-            "Call-event watch %s: %s cursor%s.",
+            "Call-event watch %s: %s (%s).",
             self.trigger.cursor_key(),
-            "resuming a stored" if self.cursors else "no stored",
-            " (in memory: a first start after a triggerer restart)" if not self.store.durable else "",
+            "resuming its stored cursor" if self.cursors else "no stored cursor, a first start",
+            "asset state store" if self.store.durable else "kept in this process's memory only",
         )
 
     def depth(self, agent_id: str) -> float:
@@ -120,7 +120,9 @@ class WatchSession:
         now = self.clock.now()
         cursor = self.cursors.get(result.agent_id)
         if cursor is None:
-            cursor = CallCursor.first_start(now, self.trigger.start_lookback, self.trigger.commit_delay)
+            # The watch's start, on the API's clock as learnt from this round.
+            started = min(now, self.started + self.clock.skew)
+            cursor = CallCursor.first_start(started, self.trigger.start_lookback, self.trigger.commit_delay)
             self.cursors[result.agent_id] = cursor
         if reached is None:
             reached = result.covered_to <= cursor.depth

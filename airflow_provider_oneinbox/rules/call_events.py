@@ -65,6 +65,9 @@ FIRST_START_DEPTH = 3600.0
 STALE_OPEN_SECONDS = 6 * 3600.0
 #: Most settled ids one agent's cursor keeps; past it the floor rises over the oldest ones.
 MAX_SETTLED_IDS = 5000
+#: Most calls one agent's cursor tracks as still open; past it only the oldest are kept (they
+#: hold the floor down, so the newer ones, still above it, are read again by every walk).
+MAX_OPEN_IDS = 10_000
 #: Longest id kept; a longer one is not a OneInbox id and is ignored.
 MAX_ID_CHARS = 200
 DEFAULT_COMMIT_DELAY = 3.0
@@ -220,6 +223,9 @@ class CallCursor:
             self.floor = max(self.floor, kept)
         self.settled = {i: c for i, c in self.settled.items() if c >= self.floor}
         self.open = {i: c for i, c in self.open.items() if c >= self.floor}
+        if len(self.open) > MAX_OPEN_IDS:
+            self.open = dict(sorted(self.open.items(), key=lambda item: item[1])[:MAX_OPEN_IDS])
+        self._seen_final = {i: t for i, t in self._seen_final.items() if i in self.open}
 
     def snapshot(self) -> dict[str, Any]:
         """What may be stored: the floor (never above an uncommitted call) and the committed ids."""
