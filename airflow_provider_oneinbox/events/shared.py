@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS
 from airflow_provider_oneinbox.events.session import ApiClock, WatchSession, WatchSpec
 from airflow_provider_oneinbox.events.targets import NumberTargets
-from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, is_permanent, walk
+from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, Walker, is_permanent
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.rules.call_events import FIRST_START_DEPTH, CallCursor, WatchFilter
@@ -67,6 +67,7 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
     agents: tuple[str, ...] = tuple(spec.agent_ids or ())
     number: str | None = None
     trackers: dict[str, CallCursor] = {}
+    walkers: dict[str, Walker] = {}
     tracked = WatchFilter(direction="any", ready="analysed", analysis_grace=analysis_grace)
     failures = 0
     async with OneInboxAsyncHook(oneinbox_conn_id=spec.oneinbox_conn_id, max_retries=0) as hook:
@@ -87,10 +88,11 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
                     if tracker is None:
                         floor = clock.now() - spec.start_lookback - FIRST_START_DEPTH
                         tracker = trackers[agent_id] = CallCursor(floor, -math.inf, commit_delay=0.0)
-                    result = await walk(hook, agent_id, tracker.depth, spec.max_pages_per_poll)
-                    clock.see(result.server_time)
-                    _track(tracker, result, tracked, clock.now())
-                    yield {"number": number, "agents": list(agents), **result.as_raw()}
+                    walker = walkers.setdefault(agent_id, Walker(agent_id, spec.max_pages_per_poll))
+                    for result in await walker.rounds(hook, tracker.depth):
+                        clock.see(result.server_time)
+                        _track(tracker, result, tracked, clock.now())
+                        yield {"number": number, "agents": list(agents), **result.as_raw()}
                 failures = 0
             except CallEventWatchError:
                 raise
@@ -135,6 +137,7 @@ async def shared_events(
     """
     spec = session.trigger
     next_walk: dict[str, float] = {}
+    walkers: dict[str, Walker] = {}
     failures: dict[str, int] = {}
     async for raw in stream:
         if not isinstance(raw, dict) or not isinstance(raw.get("agent_id"), str):
@@ -144,11 +147,12 @@ async def shared_events(
         result = Round.from_raw(raw)
         async for payload in session.fire(result):
             yield payload
-        cursor = session.cursors[result.agent_id]
         agent_id = result.agent_id
-        if result.covered_to > cursor.depth and time.monotonic() >= next_walk.get(agent_id, 0.0):
+        cursor = session.cursors[agent_id]
+        if not cursor.caught_up and time.monotonic() >= next_walk.get(agent_id, 0.0):
+            walker = walkers.setdefault(agent_id, Walker(agent_id, spec.max_pages_per_poll))
             try:
-                own = await walk(hook, agent_id, cursor.depth, spec.max_pages_per_poll)
+                own = await walker.rounds(hook, cursor.depth)
             except OneInboxError as exc:
                 _raise_if_permanent(exc, f"Reading the calls of agent {agent_id}")
                 failures[agent_id] = failures.get(agent_id, 0) + 1
@@ -168,6 +172,7 @@ async def shared_events(
             else:
                 failures.pop(agent_id, None)
                 next_walk[agent_id] = time.monotonic() + spec.poll_interval
-                async for payload in session.fire(own):
-                    yield payload
+                for caught in own:
+                    async for payload in session.fire(caught):
+                        yield payload
         await session.save()
