@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS
-from airflow_provider_oneinbox.events.session import ApiClock, WatchSession, WatchSpec
+from airflow_provider_oneinbox.events.session import COMMIT_TICK, ApiClock, WatchSession, WatchSpec
 from airflow_provider_oneinbox.events.targets import NumberTargets
 from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, Walker, is_permanent
 from airflow_provider_oneinbox.exceptions import OneInboxError
@@ -115,6 +115,25 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
             await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
 
 
+async def _ticking(stream: AsyncIterator[Any], tick: float) -> AsyncIterator[Any]:
+    """The stream's items, and ``None`` whenever ``tick`` seconds pass without one."""
+    pending: asyncio.Future[Any] = asyncio.ensure_future(anext(stream))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=tick)
+            if not done:
+                yield None
+                continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(stream))
+            yield item
+    finally:
+        pending.cancel()
+
+
 def _track(tracker: CallCursor, result: Round, tracked: WatchFilter, now: float) -> None:
     """Move the stream's own floor: it reads down to its oldest call still open or unanalysed."""
     for call, _analysed in tracker.observe(
@@ -139,7 +158,11 @@ async def shared_events(
     next_walk: dict[str, float] = {}
     walkers: dict[str, Walker] = {}
     failures: dict[str, int] = {}
-    async for raw in stream:
+    async for raw in _ticking(stream, COMMIT_TICK):
+        if raw is None:  # no round for a while: commit what the commit rule allows by now
+            if session.pending():
+                await session.save()
+            continue
         if not isinstance(raw, dict) or not isinstance(raw.get("agent_id"), str):
             continue
         if session.numbers is not None:
