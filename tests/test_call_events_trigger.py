@@ -126,3 +126,9 @@ def test_without_an_asset_state_store_the_cursor_is_kept_in_this_process() -> No
         cursor_store_for(type("Accessors", (), {"_by_name": {"x": MemoryAccessor()}})(), "k"),
         AssetCursorStore,
     )
+
+
+def test_the_shared_stream_key_holds_no_phone_number() -> None:
+    key = OneInboxCallEventTrigger(phone_number="+14155550123").shared_stream_key()
+    assert "4155550123" not in repr(key)
+    assert key != OneInboxCallEventTrigger(phone_number="+14155550124").shared_stream_key()

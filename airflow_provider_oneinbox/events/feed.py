@@ -107,7 +107,7 @@ class AgentFeed:
         """Subscribe a watch; the first one starts the rounds (the first round at once)."""
         subscription = Subscription(self, depth, notify)
         self.subscriptions[subscription] = None
-        if self._task is None:
+        if self._task is None or self._task.done():  # a feed that failed tries again for a newcomer
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"OneInbox call feed for agent {self.agent_id}"
             )

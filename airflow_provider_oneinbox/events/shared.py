@@ -14,6 +14,8 @@ broadcasts, never calls.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import math
 import time
@@ -36,15 +38,16 @@ log = logging.getLogger(__name__)
 STREAM_TAG = "oneinbox-call-events"
 
 
-def stream_key(spec: WatchSpec) -> tuple[str, str, tuple[str, ...], float]:
+def stream_key(spec: WatchSpec) -> tuple[str, str, str, float]:
     """
     The shared stream key: connection, targets and poll interval (not the filters: each watch
-    applies its own).
+    applies its own). The targets are hashed: Airflow logs the key, and a target may be a number.
 
     :param spec: The trigger.
     """
-    targets = tuple(spec.agent_ids) if spec.agent_ids is not None else (f"number:{spec.phone_number}",)
-    return (STREAM_TAG, spec.oneinbox_conn_id, tuple(sorted(targets)), float(spec.poll_interval))
+    targets = sorted(spec.agent_ids) if spec.agent_ids is not None else [f"number:{spec.phone_number}"]
+    digest = hashlib.sha256(json.dumps(targets).encode()).hexdigest()[:20]
+    return (STREAM_TAG, spec.oneinbox_conn_id, digest, float(spec.poll_interval))
 
 
 def _raise_if_permanent(exc: OneInboxError, what: str) -> None:
