@@ -218,3 +218,22 @@ def test_a_backlog_deeper_than_a_rounds_pages_is_read_over_several_rounds(frozen
     fired = [e["call_id"] for e in events]
     assert len(fired) == len(set(fired))
     assert set(fired) == backlog
+
+
+def test_the_async_hook_lists_phone_numbers_and_reads_a_routing(frozen: OneInboxSimulator) -> None:
+    from airflow_provider_oneinbox.events.targets import resolve_number
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+    plain = register_number(frozen, "+15739690021", agent_id="agt_sales")  # default routing: its agent
+
+    async def main() -> tuple[list[dict[str, Any]], Any]:
+        async with OneInboxAsyncHook() as hook:
+            return await hook.list_phone_numbers(), await resolve_number(hook, plain["id"])
+
+    numbers, resolved = asyncio.run(main())
+    assert [n["id"] for n in numbers] == [plain["id"]]
+    assert (resolved.number_id, resolved.number, resolved.agent_ids) == (
+        plain["id"],
+        "+15739690021",
+        ("agt_sales",),
+    )
