@@ -6,6 +6,7 @@ histories, and its stored form. Pure rules: no server, no Airflow.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,14 +87,36 @@ def histories(draw: st.DrawFn) -> tuple[list[Sim], list[tuple[float, int | None]
     return calls, rounds
 
 
-def listing(calls: list[Sim], t: float, pages: int | None, depth: float) -> tuple[list[dict[str, Any]], bool]:
-    records = [r for c in calls if (r := c.record(t)) is not None]
-    records.sort(key=lambda r: r["created_at"], reverse=True)
-    if pages is None or len(records) <= pages * 3:
-        return records, True
-    shown = records[: pages * 3]
-    oldest = datetime.fromisoformat(shown[-1]["created_at"]).timestamp()
-    return shown, oldest <= depth
+def created_of(record: dict[str, Any]) -> float:
+    return datetime.fromisoformat(record["created_at"]).timestamp()
+
+
+class Lister:
+    """
+    The list as the trigger's walker reads it: from the top, ``3 * pages`` calls at most; a walk
+    that stopped short is continued, below where it stopped, by the next round's second walk.
+    """
+
+    def __init__(self, calls: list[Sim]) -> None:
+        self.calls = calls
+        self.resume: float | None = None
+
+    def rounds(self, t: float, pages: int | None) -> list[tuple[list[dict[str, Any]], tuple[float, float]]]:
+        records = sorted(
+            (r for c in self.calls if (r := c.record(t)) is not None), key=created_of, reverse=True
+        )
+        if pages is None:
+            return [(records, (-math.inf, math.inf))]
+        shown = records[: pages * 3]
+        walks = [(shown, (created_of(shown[-1]) if len(shown) < len(records) else -math.inf, math.inf))]
+        if len(shown) < len(records) and self.resume is None:
+            self.resume = created_of(shown[-1])
+        elif self.resume is not None:
+            below = [r for r in records if created_of(r) < self.resume][: pages * 3]
+            exhausted = len(below) == len([r for r in records if created_of(r) < self.resume])
+            walks.append((below, (-math.inf if exhausted else created_of(below[-1]), self.resume)))
+            self.resume = None if exhausted else created_of(below[-1])
+        return walks
 
 
 WATCH = WatchFilter(direction="inbound", ready="analysed", analysis_grace=500.0)
@@ -106,12 +129,13 @@ def expected(calls: list[Sim]) -> set[str]:
 def run(cursor: CallCursor, calls: list[Sim], rounds: list[tuple[float, int | None]]) -> dict[str, float]:
     """Feed the rounds; every event as yielded at its round's time. Fired ids -> when (duplicates fail)."""
     fired: dict[str, float] = {}
+    lister = Lister(calls)
     for t, pages in rounds:
-        shown, reached = listing(calls, t, pages, cursor.depth)
-        for call, _analysed in cursor.observe(shown, WATCH, t, reached=reached):
-            assert call["id"] not in fired, f"{call['id']} fired twice"
-            fired[call["id"]] = t
-            cursor.yielded(call["id"], t)
+        for shown, covered in lister.rounds(t, pages):
+            for call, _analysed in cursor.observe(shown, WATCH, t, covered=covered):
+                assert call["id"] not in fired, f"{call['id']} fired twice"
+                fired[call["id"]] = t
+                cursor.yielded(call["id"], t)
         cursor.commit(t)
     return fired
 
@@ -151,8 +175,8 @@ def test_out_of_order_readiness_fires_each_call_when_ready_and_the_floor_waits_f
     cursor = CallCursor(T0 - 10, T0 - 10)
     fired = []
     for t in (T0 + 8, T0 + 100, T0 + 901, T0 + 2000):
-        shown, reached = listing([old, new], t, None, cursor.depth)
-        fired += [c["id"] for c, _ in cursor.observe(shown, WATCH, t, reached=reached)]
+        [(shown, covered)] = Lister([old, new]).rounds(t, None)
+        fired += [c["id"] for c, _ in cursor.observe(shown, WATCH, t, covered=covered)]
         for call_id in fired:
             cursor.yielded(call_id, t)
         cursor.commit(t)
@@ -216,3 +240,23 @@ def test_merging_copies_keeps_the_lowest_floor_and_only_ids_settled_in_every_cop
     assert merge_cursors(one, two)["agt"].settled == {"a": T0 + 1, "b": T0 + 2}
     merged = merge_cursors(one, three)["agt"]
     assert (merged.floor, merged.settled) == (T0, {"b": T0 + 2})
+
+
+def test_a_continued_walk_counts_only_where_it_joins_what_the_walks_from_the_top_saw() -> None:
+    cursor = CallCursor(T0, T0)
+    open_call = {"id": "old", "direction": "inbound", "status": "in_progress", "created_at": iso(T0 + 10)}
+
+    def page(*created: float) -> list[dict[str, Any]]:
+        return [
+            {"id": f"c{t}", "direction": "outbound", "status": "completed", "created_at": iso(t)}
+            for t in created
+        ]
+
+    cursor.observe(page(T0 + 900, T0 + 800), WATCH, T0 + 1000, covered=(T0 + 800, math.inf))
+    # Many new calls later: the next walk from the top stops above where the last one began.
+    cursor.observe(page(T0 + 5000, T0 + 4000), WATCH, T0 + 5100, covered=(T0 + 4000, math.inf))
+    # The continuation of the first walk reaches the floor, but does not join the second one.
+    cursor.observe([open_call, *page(T0 + 700)], WATCH, T0 + 5100, covered=(-math.inf, T0 + 800))
+    assert cursor.floor == T0  # calls created between T0 + 900 and T0 + 4000 were never seen
+    cursor.observe(page(T0 + 3900), WATCH, T0 + 5200, covered=(-math.inf, T0 + 4000))  # joins it
+    assert cursor.floor == T0 + 10  # up to the open call, and no further

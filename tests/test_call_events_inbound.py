@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from typing import Any
 
+import pytest
+
+from airflow_provider_oneinbox.events.store import MemoryCursorStore
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.call_events import OneInboxCallEventTrigger
 from tests.helpers.call_events import collect, listed_calls, register_number
 from tests.helpers.simulator_api import create_call
+from tests.helpers.trigger_runs import InProcessTriggerer
 
 PAYLOAD_KEYS = {
     "call_id",
@@ -52,3 +58,32 @@ def test_one_event_per_analysed_inbound_call_and_none_for_outbound(frozen: OneIn
     assert all(set(e) == PAYLOAD_KEYS for e in events)
     assert {e["direction"] for e in events} == {"inbound"}
     assert all(e["analysed"] for e in events)
+
+
+def test_airflows_own_trigger_runner_fires_one_event_per_call(
+    frozen: OneInboxSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = frozen
+    register_number(sim, "+15739690017", agent_id="agt_support")
+    trigger = OneInboxCallEventTrigger(agent_ids=["agt_support"], poll_interval=0.05)
+    trigger.cursor_store = MemoryCursorStore(f"runner-{uuid.uuid4()}")
+
+    async def main() -> list[dict[str, Any]]:
+        triggerer = InProcessTriggerer()
+        triggerer.start(trigger)
+        sim.configure(inbound_calls_per_minute=6)
+        for step in range(30):
+            if step == 16:
+                sim.configure(inbound_calls_per_minute=0)
+            sim.advance(5 if step < 16 else 60)
+            await asyncio.sleep(0.08)
+        await triggerer.stop(user_action=False)
+        return [event.payload for _id, event in triggerer.events()]
+
+    with caplog.at_level(logging.INFO):
+        events = asyncio.run(main())
+    calls = listed_calls(sim, "agt_support")
+    assert len(calls) >= 8
+    assert sorted(e["call_id"] for e in events) == sorted(c["id"] for c in calls)
+    assert all(set(e) == PAYLOAD_KEYS for e in events)
+    assert "+15739690017" not in caplog.text

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oneinbox.events import shared
+from airflow_provider_oneinbox.events import walk as walks_module
 from airflow_provider_oneinbox.events.store import MemoryCursorStore
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.call_events import OneInboxCallEventTrigger
@@ -67,13 +67,13 @@ def test_watches_of_the_same_agents_share_one_poll_and_keep_their_own_filters(
     register_number(sim, "+15739690004", agent_id="agt_support")  # fails
     register_number(sim, "+15739690017", agent_id="agt_support")  # completes
     walks: list[str] = []
-    real_walk = shared.walk
+    real_walk = walks_module.walk
 
     async def counting_walk(hook: Any, agent_id: str, *args: Any) -> Any:
         walks.append(agent_id)
         return await real_walk(hook, agent_id, *args)
 
-    monkeypatch.setattr(shared, "walk", counting_walk)
+    monkeypatch.setattr(walks_module, "walk", counting_walk)
 
     async def main() -> tuple[list[str], list[str]]:
         manager = shared_stream.SharedStreamManager()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oneinbox.events import feed
+from airflow_provider_oneinbox.events import walk as walks_module
 from airflow_provider_oneinbox.events.store import MemoryCursorStore
 from airflow_provider_oneinbox.rules.call_events import parse_time
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
@@ -40,13 +40,13 @@ def test_a_phone_number_watch_reads_its_routing_and_fallback_agents_and_keeps_on
 ) -> None:
     sim = frozen
     listed_agents: set[str] = set()
-    real_walk = feed.walk
+    real_walk = walks_module.walk
 
     async def spying_walk(hook: Any, agent_id: str, *args: Any) -> Any:
         listed_agents.add(agent_id)
         return await real_walk(hook, agent_id, *args)
 
-    monkeypatch.setattr(feed, "walk", spying_walk)
+    monkeypatch.setattr(walks_module, "walk", spying_walk)
     watched = register_number(sim, "+15739690011", agent_id="agt_support")
     api(
         sim,
@@ -194,3 +194,46 @@ def test_a_restart_over_the_same_cursor_store_loses_nothing_and_repeats_only_the
     repeated = set(fired_before) & set(fired_after)
     uncommitted = {e["call_id"] for e, at in zip(before, times, strict=True) if stopped - at < 0.5 + 0.3}
     assert repeated <= uncommitted
+
+
+def test_a_backlog_deeper_than_a_rounds_pages_is_read_over_several_rounds(frozen: OneInboxSimulator) -> None:
+    sim = frozen
+    register_number(sim, "+15739690017", agent_id="agt_support")
+    sim.configure(inbound_calls_per_minute=60)
+    sim.advance(330)
+    sim.configure(inbound_calls_per_minute=0)
+    sim.advance(300)  # 330 calls, all analysed: more than three pages of 100
+    backlog = {c["id"] for c in listed_calls(sim, "agt_support")}
+    assert len(backlog) > 300
+    trigger = OneInboxCallEventTrigger(
+        agent_ids=["agt_support"], start_lookback=3600.0, max_pages_per_poll=1, poll_interval=0.05
+    )
+    fresh_store(trigger)
+
+    async def drive(events: list[dict[str, Any]]) -> bool:
+        await asyncio.sleep(0.1)
+        return len(events) >= len(backlog)
+
+    events = asyncio.run(collect(trigger, drive, timeout=30))
+    fired = [e["call_id"] for e in events]
+    assert len(fired) == len(set(fired))
+    assert set(fired) == backlog
+
+
+def test_the_async_hook_lists_phone_numbers_and_reads_a_routing(frozen: OneInboxSimulator) -> None:
+    from airflow_provider_oneinbox.events.targets import resolve_number
+    from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
+
+    plain = register_number(frozen, "+15739690021", agent_id="agt_sales")  # default routing: its agent
+
+    async def main() -> tuple[list[dict[str, Any]], Any]:
+        async with OneInboxAsyncHook() as hook:
+            return await hook.list_phone_numbers(), await resolve_number(hook, plain["id"])
+
+    numbers, resolved = asyncio.run(main())
+    assert [n["id"] for n in numbers] == [plain["id"]]
+    assert (resolved.number_id, resolved.number, resolved.agent_ids) == (
+        plain["id"],
+        "+15739690021",
+        ("agt_sales",),
+    )

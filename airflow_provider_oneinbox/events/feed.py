@@ -2,8 +2,9 @@
 The provider's own sharing of call-list polls (Airflow 3.1/3.2, or 3.3 with shared streams not
 used): one :class:`AgentFeed` per event loop, connection, agent, poll interval and page budget
 reads the agent's list once per interval and hands every subscribed watch the same
-:class:`~airflow_provider_oneinbox.events.walk.Round`. A round goes as deep as the deepest
-subscriber needs (its cursor's floor minus the margin), at most ``max_pages`` pages.
+:class:`~airflow_provider_oneinbox.events.walk.Round` s. A round goes as deep as the deepest
+subscriber needs (its cursor's floor minus the margin), at most ``max_pages`` pages (a deeper
+backlog is read over several rounds: :class:`~airflow_provider_oneinbox.events.walk.Walker`).
 
 A transient failure (429, 5xx, timeout, malformed answer) is waited out with
 :func:`~airflow_provider_oneinbox.rules.backoff.backoff_delay` (honouring ``Retry-After``); the
@@ -14,6 +15,7 @@ every subscriber, which ends its trigger with :class:`~.walk.CallEventWatchError
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -21,7 +23,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, is_permanent, walk
+from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, Walker, is_permanent
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.rules.backoff import backoff_delay
 
@@ -36,9 +38,14 @@ _FEEDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, AgentFee
 )
 
 
+#: Rounds a subscription holds that its watch has not taken yet (the oldest are dropped: a later
+#: round from the top shows the same calls again).
+MAX_WAITING_ROUNDS = 8
+
+
 class Subscription:
     """
-    One watch's place at a feed: the newest round not taken yet, or the error that ended the feed.
+    One watch's place at a feed: the rounds not taken yet, or the error that ended the feed.
 
     :param feed: The feed.
     :param depth: Returns how deep (``created_at``) the watch needs the next round to go.
@@ -49,23 +56,24 @@ class Subscription:
         self.feed = feed
         self.depth = depth
         self.notify = notify
-        self.latest: Round | None = None
+        self.waiting: collections.deque[Round] = collections.deque(maxlen=MAX_WAITING_ROUNDS)
         self.error: CallEventWatchError | None = None
 
     def deliver(self, item: Round | CallEventWatchError) -> None:
-        """Hand over a round (it replaces one not taken: a round shows everything down to its depth)."""
+        """Hand over a round, or the feed's permanent error."""
         if isinstance(item, Round):
-            self.latest = item
+            self.waiting.append(item)
         else:
             self.error = item
         self.notify.set()
 
-    def take(self) -> Round | None:
-        """The round not taken yet, if any; raises the feed's permanent error."""
+    def take(self) -> list[Round]:
+        """The rounds not taken yet, oldest first; raises the feed's permanent error."""
         if self.error is not None:
             raise self.error
-        item, self.latest = self.latest, None
-        return item
+        rounds = list(self.waiting)
+        self.waiting.clear()
+        return rounds
 
 
 class AgentFeed:
@@ -99,7 +107,7 @@ class AgentFeed:
         """Subscribe a watch; the first one starts the rounds (the first round at once)."""
         subscription = Subscription(self, depth, notify)
         self.subscriptions[subscription] = None
-        if self._task is None:
+        if self._task is None or self._task.done():  # a feed that failed tries again for a newcomer
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"OneInbox call feed for agent {self.agent_id}"
             )
@@ -120,13 +128,14 @@ class AgentFeed:
         from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
         failures = 0
+        walker = Walker(self.agent_id, self.max_pages)
         try:
             async with OneInboxAsyncHook(oneinbox_conn_id=self.conn_id, max_retries=0) as hook:
                 while self.subscriptions:
                     started = time.monotonic()
                     depth = min(subscription.depth() for subscription in self.subscriptions)
                     try:
-                        result = await walk(hook, self.agent_id, depth, self.max_pages)
+                        results = await walker.rounds(hook, depth)
                     except OneInboxError as exc:
                         if is_permanent(exc):
                             self._fail(exc)
@@ -149,8 +158,9 @@ class AgentFeed:
                         continue
                     failures = 0
                     self.rounds += 1
-                    for subscription in list(self.subscriptions):
-                        subscription.deliver(result)
+                    for result in results:
+                        for subscription in list(self.subscriptions):
+                            subscription.deliver(result)
                     await asyncio.sleep(max(0.0, started + self.poll_interval - time.monotonic()))
         except asyncio.CancelledError:
             raise

@@ -108,13 +108,12 @@ class WatchSession:
             return cursor.depth
         return self.clock.now() - self.trigger.start_lookback - FIRST_START_DEPTH - CREATED_AT_MARGIN
 
-    def take(self, result: Round, *, reached: bool | None = None) -> list[tuple[dict[str, Any], CallCursor]]:
+    def take(self, result: Round) -> list[tuple[dict[str, Any], CallCursor]]:
         """
         The events of one round (the calls it fires), each with its cursor: tell the cursor
         :meth:`~.CallCursor.yielded` once the event is yielded (see :meth:`fire`).
 
         :param result: The round.
-        :param reached: Whether the round went deep enough for the cursor; default: its coverage says.
         """
         self.clock.see(result.server_time)
         now = self.clock.now()
@@ -124,9 +123,7 @@ class WatchSession:
             started = min(now, self.started + self.clock.skew)
             cursor = CallCursor.first_start(started, self.trigger.start_lookback, self.trigger.commit_delay)
             self.cursors[result.agent_id] = cursor
-        if reached is None:
-            reached = result.covered_to <= cursor.depth
-        firing = cursor.observe(result.calls, self.watch, now, reached=reached)
+        firing = cursor.observe(result.calls, self.watch, now, covered=result.covered)
         if cursor.abandoned:
             log.warning(
                 "%d calls of agent %s never reached a final status within %.0f hours; no longer waited for.",
@@ -137,14 +134,13 @@ class WatchSession:
             cursor.abandoned = 0
         return [(event_payload(call, analysed), cursor) for call, analysed in firing]
 
-    async def fire(self, result: Round, *, reached: bool | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def fire(self, result: Round) -> AsyncIterator[dict[str, Any]]:
         """
         Yield the events of one round, marking each call yielded as its event leaves.
 
         :param result: The round.
-        :param reached: See :meth:`take`.
         """
-        for payload, cursor in self.take(result, reached=reached):
+        for payload, cursor in self.take(result):
             yield payload
             cursor.yielded(payload["call_id"], time.monotonic())
 
@@ -236,8 +232,7 @@ class WatchSession:
                             await notify.wait()
                     notify.clear()
                     for subscription in list(subscriptions.values()):
-                        result = subscription.take()
-                        if result is not None:
+                        for result in subscription.take():
                             async for payload in self.fire(result):
                                 yield payload
                     await self.save()

@@ -14,6 +14,8 @@ broadcasts, never calls.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import math
 import time
@@ -21,9 +23,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS
-from airflow_provider_oneinbox.events.session import ApiClock, WatchSession, WatchSpec
+from airflow_provider_oneinbox.events.session import COMMIT_TICK, ApiClock, WatchSession, WatchSpec
 from airflow_provider_oneinbox.events.targets import NumberTargets
-from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, is_permanent, walk
+from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, Walker, is_permanent
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.rules.call_events import FIRST_START_DEPTH, CallCursor, WatchFilter
@@ -36,15 +38,16 @@ log = logging.getLogger(__name__)
 STREAM_TAG = "oneinbox-call-events"
 
 
-def stream_key(spec: WatchSpec) -> tuple[str, str, tuple[str, ...], float]:
+def stream_key(spec: WatchSpec) -> tuple[str, str, str, float]:
     """
     The shared stream key: connection, targets and poll interval (not the filters: each watch
-    applies its own).
+    applies its own). The targets are hashed: Airflow logs the key, and a target may be a number.
 
     :param spec: The trigger.
     """
-    targets = tuple(spec.agent_ids) if spec.agent_ids is not None else (f"number:{spec.phone_number}",)
-    return (STREAM_TAG, spec.oneinbox_conn_id, tuple(sorted(targets)), float(spec.poll_interval))
+    targets = sorted(spec.agent_ids) if spec.agent_ids is not None else [f"number:{spec.phone_number}"]
+    digest = hashlib.sha256(json.dumps(targets).encode()).hexdigest()[:20]
+    return (STREAM_TAG, spec.oneinbox_conn_id, digest, float(spec.poll_interval))
 
 
 def _raise_if_permanent(exc: OneInboxError, what: str) -> None:
@@ -67,6 +70,7 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
     agents: tuple[str, ...] = tuple(spec.agent_ids or ())
     number: str | None = None
     trackers: dict[str, CallCursor] = {}
+    walkers: dict[str, Walker] = {}
     tracked = WatchFilter(direction="any", ready="analysed", analysis_grace=analysis_grace)
     failures = 0
     async with OneInboxAsyncHook(oneinbox_conn_id=spec.oneinbox_conn_id, max_retries=0) as hook:
@@ -87,10 +91,11 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
                     if tracker is None:
                         floor = clock.now() - spec.start_lookback - FIRST_START_DEPTH
                         tracker = trackers[agent_id] = CallCursor(floor, -math.inf, commit_delay=0.0)
-                    result = await walk(hook, agent_id, tracker.depth, spec.max_pages_per_poll)
-                    clock.see(result.server_time)
-                    _track(tracker, result, tracked, clock.now())
-                    yield {"number": number, "agents": list(agents), **result.as_raw()}
+                    walker = walkers.setdefault(agent_id, Walker(agent_id, spec.max_pages_per_poll))
+                    for result in await walker.rounds(hook, tracker.depth):
+                        clock.see(result.server_time)
+                        _track(tracker, result, tracked, clock.now())
+                        yield {"number": number, "agents": list(agents), **result.as_raw()}
                 failures = 0
             except CallEventWatchError:
                 raise
@@ -111,6 +116,25 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
                 )
                 started = time.monotonic()
             await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
+
+
+async def _ticking(stream: AsyncIterator[Any], tick: float) -> AsyncIterator[Any]:
+    """The stream's items, and ``None`` whenever ``tick`` seconds pass without one."""
+    pending: asyncio.Future[Any] = asyncio.ensure_future(anext(stream))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=tick)
+            if not done:
+                yield None
+                continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(stream))
+            yield item
+    finally:
+        pending.cancel()
 
 
 def _track(tracker: CallCursor, result: Round, tracked: WatchFilter, now: float) -> None:
@@ -135,8 +159,13 @@ async def shared_events(
     """
     spec = session.trigger
     next_walk: dict[str, float] = {}
+    walkers: dict[str, Walker] = {}
     failures: dict[str, int] = {}
-    async for raw in stream:
+    async for raw in _ticking(stream, COMMIT_TICK):
+        if raw is None:  # no round for a while: commit what the commit rule allows by now
+            if session.pending():
+                await session.save()
+            continue
         if not isinstance(raw, dict) or not isinstance(raw.get("agent_id"), str):
             continue
         if session.numbers is not None:
@@ -144,11 +173,12 @@ async def shared_events(
         result = Round.from_raw(raw)
         async for payload in session.fire(result):
             yield payload
-        cursor = session.cursors[result.agent_id]
         agent_id = result.agent_id
-        if result.covered_to > cursor.depth and time.monotonic() >= next_walk.get(agent_id, 0.0):
+        cursor = session.cursors[agent_id]
+        if not cursor.caught_up and time.monotonic() >= next_walk.get(agent_id, 0.0):
+            walker = walkers.setdefault(agent_id, Walker(agent_id, spec.max_pages_per_poll))
             try:
-                own = await walk(hook, agent_id, cursor.depth, spec.max_pages_per_poll)
+                own = await walker.rounds(hook, cursor.depth)
             except OneInboxError as exc:
                 _raise_if_permanent(exc, f"Reading the calls of agent {agent_id}")
                 failures[agent_id] = failures.get(agent_id, 0) + 1
@@ -168,6 +198,7 @@ async def shared_events(
             else:
                 failures.pop(agent_id, None)
                 next_walk[agent_id] = time.monotonic() + spec.poll_interval
-                async for payload in session.fire(own):
-                    yield payload
+                for caught in own:
+                    async for payload in session.fire(caught):
+                        yield payload
         await session.save()

@@ -85,15 +85,14 @@ class AssetCursorStore:
         self._last: dict[str, Any] | None = None
 
     async def load(self, commit_delay: float) -> dict[str, CallCursor]:
-        """The merged cursors of every copy; ``{}`` when a copy is missing (that asset starts afresh)."""
+        """The merged cursors of the copies written so far; ``{}`` when none was (a first start)."""
         copies = []
         for accessor in self.accessors:
             value = await accessor.aget(self.key, None)
             copies.append(load_cursors(value, commit_delay))
-        if any(not copy for copy in copies):
-            # One asset was never written (just added to the watcher): its first start decides.
-            return {}
-        return merge_cursors(*copies)
+        # A copy never written (an asset just added to the watcher, or a write cut short) does not
+        # count: the others' cursor goes on, so their consumers miss nothing.
+        return merge_cursors(*(copy for copy in copies if copy))
 
     async def save(self, cursors: dict[str, CallCursor]) -> None:
         """Write the snapshots to every copy (skipped when nothing changed since the last write)."""

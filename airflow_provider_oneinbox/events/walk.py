@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_oneinbox.exceptions import (
@@ -79,39 +79,58 @@ class Round:
 
     :param agent_id: The agent.
     :param calls: The calls read, slimmed, newest first.
-    :param covered_to: Every call created at or after this (epoch seconds) was on the pages read:
-        ``-inf`` when the walk reached the end of the list.
+    :param covered_to: Every call created at or after this (epoch seconds) and up to
+        ``covered_from`` was on the pages read: ``-inf`` when the walk reached the end of the list.
     :param server_time: The newest ``created_at`` / ``ended_at`` read (a lower bound of the API's clock).
+    :param covered_from: ``inf`` for a walk from the top of the list; for a walk continuing one
+        that ran out of pages, where that one stopped.
+    :param next_cursor: Where a walk that ran out of pages would go on (``None`` if it did not).
     """
 
     agent_id: str
     calls: tuple[dict[str, Any], ...]
     covered_to: float
     server_time: float | None = None
+    covered_from: float = math.inf
+    next_cursor: str | None = field(default=None, repr=False)
+
+    @property
+    def covered(self) -> tuple[float, float]:
+        """``(covered_to, covered_from)``."""
+        return (self.covered_to, self.covered_from)
 
     def as_raw(self) -> dict[str, Any]:
-        """A plain-data form (a shared stream's raw event)."""
-        covered = None if math.isinf(self.covered_to) else self.covered_to
+        """A plain-data form (a shared stream's raw event; infinities as ``None``)."""
         return {
             "agent_id": self.agent_id,
             "calls": list(self.calls),
-            "covered_to": covered,
+            "covered_to": None if math.isinf(self.covered_to) else self.covered_to,
+            "covered_from": None if math.isinf(self.covered_from) else self.covered_from,
             "server_time": self.server_time,
         }
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> Round:
         """The round of :meth:`as_raw`'s output."""
-        covered = raw.get("covered_to")
+        low, high = raw.get("covered_to"), raw.get("covered_from")
         return cls(
             str(raw.get("agent_id")),
             tuple(raw.get("calls") or ()),
-            -math.inf if covered is None else float(covered),
+            -math.inf if low is None else float(low),
             raw.get("server_time"),
+            math.inf if high is None else float(high),
         )
 
 
-async def walk(hook: OneInboxAsyncHook, agent_id: str, depth: float, max_pages: int) -> Round:
+async def walk(
+    hook: OneInboxAsyncHook,
+    agent_id: str,
+    depth: float,
+    max_pages: int,
+    *,
+    cursor: str | None = None,
+    covered_from: float = math.inf,
+) -> Round:
     """
     Read the agent's calls newest first until a page reaches below ``depth`` (``created_at``),
     the list ends, or ``max_pages`` pages were read. Errors propagate (the caller backs off).
@@ -120,10 +139,11 @@ async def walk(hook: OneInboxAsyncHook, agent_id: str, depth: float, max_pages: 
     :param agent_id: The agent.
     :param depth: How far down to read (epoch seconds).
     :param max_pages: Most pages to read.
+    :param cursor: Go on from this page cursor (a walk that ran out of pages) instead of the top.
+    :param covered_from: For a continued walk, where the walk it continues stopped.
     """
     calls: list[dict[str, Any]] = []
     seen: set[str] = set()
-    cursor: str | None = None
     oldest = math.inf
     newest: float | None = None
     for _ in range(max(1, max_pages)):
@@ -141,7 +161,62 @@ async def walk(hook: OneInboxAsyncHook, agent_id: str, depth: float, max_pages: 
                     newest = stamp if newest is None else max(newest, stamp)
         cursor = next_cursor(page)
         if cursor is None:
-            return Round(agent_id, tuple(calls), -math.inf, newest)
+            return Round(agent_id, tuple(calls), -math.inf, newest, covered_from)
         if oldest < depth:
-            break
-    return Round(agent_id, tuple(calls), oldest, newest)
+            return Round(agent_id, tuple(calls), oldest, newest, covered_from)
+    return Round(agent_id, tuple(calls), oldest, newest, covered_from, next_cursor=cursor)
+
+
+class Walker:
+    """
+    One agent's walks for one reader (a feed, a shared stream, a watch catching up): each round
+    walks from the top; when a walk runs out of pages short of the depth, later rounds continue
+    it from where it stopped with half of their page budget, until it reaches the depth. So a
+    deep backlog is read over several rounds, each bounded by ``max_pages``.
+
+    :param agent_id: The agent.
+    :param max_pages: Most pages one round reads in all.
+    """
+
+    def __init__(self, agent_id: str, max_pages: int) -> None:
+        self.agent_id = agent_id
+        self.max_pages = max(1, max_pages)
+        self.resume: tuple[str, float] | None = None
+        self._continue_now = False
+
+    async def rounds(self, hook: OneInboxAsyncHook, depth: float) -> list[Round]:
+        """
+        This round's walks: from the top, then (if one is pending) the continuation.
+
+        :param hook: An async hook.
+        :param depth: How far down to read.
+        """
+        if self.resume is not None and self.max_pages == 1:
+            # One page a round: rounds take turns between the top and the continuation.
+            self._continue_now = not self._continue_now
+            if self._continue_now:
+                return await self._continue(hook, depth, 1)
+        top_pages = self.max_pages if self.resume is None else max(1, self.max_pages // 2)
+        top = await walk(hook, self.agent_id, depth, top_pages)
+        walks = [top]
+        if top.next_cursor is not None and self.resume is None:
+            self.resume = (top.next_cursor, top.covered_to)
+            return walks
+        if top.next_cursor is None and top.covered_to <= depth:
+            self.resume = None  # the top walk alone went deep enough
+        if self.resume is not None and self.max_pages > 1:
+            walks += await self._continue(hook, depth, self.max_pages - top_pages)
+        return walks
+
+    async def _continue(self, hook: OneInboxAsyncHook, depth: float, pages: int) -> list[Round]:
+        assert self.resume is not None
+        cursor, stopped = self.resume
+        try:
+            more = await walk(hook, self.agent_id, depth, pages, cursor=cursor, covered_from=stopped)
+        except OneInboxError as exc:
+            if exc.transient:
+                raise
+            self.resume = None  # e.g. the page cursor expired: start again from the top
+            return []
+        self.resume = (more.next_cursor, more.covered_to) if more.next_cursor is not None else None
+        return [more]

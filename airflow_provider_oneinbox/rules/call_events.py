@@ -17,6 +17,7 @@ The filters, the verdict on one call and the event payload are in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,12 @@ class CallCursor:
         self.fired: dict[str, _Fired] = {}
         self._seen_final: dict[str, float] = {}
         self._ceiling = self.floor
+        #: Every call created from ``_low`` up to ``_top`` (the newest call read from the top of
+        #: the list) was listed since this cursor began: the floor may rise once ``_low`` is
+        #: below :attr:`depth`. Walks that ran out of pages are continued by later rounds.
+        self._low = math.inf
+        self._top: float | None = None
+        self._top_at: float | None = None
         self.abandoned = 0
 
     @classmethod
@@ -123,12 +130,23 @@ class CallCursor:
         return cls(cutoff - FIRST_START_DEPTH, cutoff, commit_delay=commit_delay)
 
     @property
+    def caught_up(self) -> bool:
+        """Whether the rounds seen so far listed every call down to :attr:`depth`."""
+        return self._low <= self.depth
+
+    @property
     def depth(self) -> float:
         """How far down (``created_at``) a walk must go for this cursor: the floor minus the margin."""
         return self.floor - CREATED_AT_MARGIN
 
     def observe(
-        self, calls: Iterable[Mapping[str, Any]], watch: WatchFilter, now: float, *, reached: bool
+        self,
+        calls: Iterable[Mapping[str, Any]],
+        watch: WatchFilter,
+        now: float,
+        *,
+        reached: bool | None = None,
+        covered: tuple[float, float] | None = None,
     ) -> list[tuple[dict[str, Any], bool]]:
         """
         Take one round of listed calls; return the calls to fire now, with their ``analysed`` flag.
@@ -139,11 +157,16 @@ class CallCursor:
         :param calls: The records listed this round (any order; duplicates are fine).
         :param watch: The watch's filters.
         :param now: The current time (epoch seconds).
-        :param reached: Whether the round's walk went down to :attr:`depth` (or the list's end):
-            only then may the floor rise.
+        :param reached: Shorthand for ``covered``: ``True`` for a walk from the top of the list
+            down to :attr:`depth` (or the list's end), ``False`` for one that stopped short of it
+            (covering the calls it read).
+        :param covered: ``(low, high)``: every call created in ``[low, high]`` was on the pages
+            read. ``high`` is ``inf`` for a walk from the top of the list, else where the walk it
+            continues stopped.
         """
         firing: list[tuple[dict[str, Any], bool]] = []
         newest: float | None = None
+        oldest = math.inf
         for call in calls:
             call_id = call.get("id")
             if not isinstance(call_id, str) or not call_id or len(call_id) > MAX_ID_CHARS:
@@ -151,6 +174,7 @@ class CallCursor:
             created = parse_time(call.get("created_at"))
             created = now if created is None else created
             newest = created if newest is None else max(newest, created)
+            oldest = min(oldest, created)
             if created < self.floor or call_id in self.settled or call_id in self.fired:
                 continue
             verdict, analysed = self._verdict(call_id, call, watch, now)
@@ -167,10 +191,29 @@ class CallCursor:
                 firing.append((dict(call), analysed))
             else:
                 self.settled[call_id] = created
-        if reached:
-            self._ceiling = max(self._ceiling, (newest if newest is not None else now) - CREATED_AT_MARGIN)
+        if covered is None:
+            covered = (-math.inf if reached else oldest, math.inf)
+        self._cover(covered, newest, now)
+        if self.caught_up:
+            top = self._top if self._top is not None else now
+            self._ceiling = max(self._ceiling, top - CREATED_AT_MARGIN)
         self._raise_floor()
         return firing
+
+    def _cover(self, covered: tuple[float, float], newest: float | None, now: float) -> None:
+        low, high = covered
+        if high == math.inf:
+            # Contiguous with what earlier walks from the top saw only if this walk went below
+            # both their newest call and their time minus the margin (calls listed late).
+            joins = self._top_at is not None and low <= min(
+                self._top if self._top is not None else math.inf, self._top_at - CREATED_AT_MARGIN
+            )
+            self._low = min(self._low, low) if joins else low
+            if newest is not None:
+                self._top = newest if self._top is None else max(self._top, newest)
+            self._top_at = now
+        elif high >= self._low:
+            self._low = min(self._low, low)
 
     def _verdict(
         self, call_id: str, call: Mapping[str, Any], watch: WatchFilter, now: float

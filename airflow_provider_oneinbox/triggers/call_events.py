@@ -214,7 +214,7 @@ class OneInboxCallEventTrigger(BaseEventTrigger):
             number=number,
         )
 
-    def shared_stream_key(self) -> tuple[str, str, tuple[str, ...], float] | None:
+    def shared_stream_key(self) -> tuple[str, str, str, float] | None:
         """
         Airflow 3.3: watches of the same connection, targets and poll interval share one poll
         (``None`` when :attr:`share_polls` is off: each runs its own ``run()``).

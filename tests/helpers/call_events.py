@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,7 @@ class MemoryAccessor:
 
     async def aset(self, key: str, value: Any) -> None:
         self.writes += 1
-        self.values[key] = value
+        self.values[key] = json.loads(json.dumps(value))  # stored as JSON, like the real store
 
 
 async def collect(
