@@ -46,7 +46,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": [f"{_PACKAGE}.triggers.calls", f"{_PACKAGE}.triggers.campaign"],
+                "python-modules": [
+                    f"{_PACKAGE}.triggers.calls",
+                    f"{_PACKAGE}.triggers.campaign",
+                    f"{_PACKAGE}.triggers.call_events",
+                ],
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.oneinbox.OneInboxCallLink"],

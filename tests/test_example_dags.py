@@ -235,3 +235,95 @@ def test_export_dag_writes_the_days_calls_with_their_recordings(
     assert f"{len(expected)} call(s) ended in [{day.isoformat()}T00:00:00+00:00" in out + err
     assert TEST_API_KEY not in out + err
     assert "signature=" not in out + err
+
+
+INBOUND_NUMBER = "+14157040107"  # ends in 07: "Not Interested", 14 s, post-call data 3 s later
+
+
+def _analysed_inbound_calls(sim: Any, count: int) -> list[dict[str, Any]]:
+    """``count`` inbound calls to a number routed to ``agt_support``, ended and analysed."""
+    from tests.helpers.simulator_api import FROZEN, api
+
+    sim.configure(speed=FROZEN)
+    api(sim, "POST", "/v1/phone-numbers", json={"phone_number": INBOUND_NUMBER, "agent_id": "agt_support"})
+    sim.configure(inbound_calls_per_minute=60)
+    sim.advance(count + 0.5)
+    sim.configure(inbound_calls_per_minute=0)
+    sim.advance(60)
+    calls = api(sim, "GET", "/v1/calls/cursor", params={"limit": 100}).json()["items"]
+    inbound = [call for call in calls if call["direction"] == "inbound"][::-1]
+    assert len(inbound) == count
+    return inbound
+
+
+def _rows(db: Path) -> dict[str, dict[str, Any]]:
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        connection.row_factory = sqlite3.Row
+        return {
+            row["call_id"]: dict(row) for row in connection.execute("SELECT * FROM oneinbox_inbound_calls")
+        }
+
+
+def test_inbound_dag_upserts_every_triggering_call_once(
+    sim: Any, load_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An asset-triggered run (real asset events, several in one run) loads each call, idempotently."""
+    import airflow
+
+    from airflow_provider_oneinbox.triggers.call_events import OneInboxCallEventTrigger
+    from tests.helpers.asset_events import consuming, trigger_extra
+
+    db = tmp_path / "calls.db"
+    monkeypatch.setenv("ONEINBOX_INBOUND_DB_CONN_ID", "inbound_test_db")
+    monkeypatch.setenv("AIRFLOW_CONN_INBOUND_TEST_DB", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    calls = _analysed_inbound_calls(sim, 3)
+    dag = load_dag("oneinbox_inbound_calls.py")
+    (asset,) = dag.get_task("load_calls").inlets
+    (watcher,) = asset.watchers
+    assert isinstance(watcher.trigger, OneInboxCallEventTrigger)
+
+    payloads = [
+        {"call_id": c["id"], "agent_id": c["agent_id"], "direction": "inbound", "status": c["status"],
+         "outcome": "Not Interested", "analysed": True, "ended_at": c["ended_at"], "duration_seconds": 12}
+        for c in calls
+    ]  # fmt: skip
+    extras = [trigger_extra(p) for p in payloads]
+    extras += [{"note": "an asset event from elsewhere"}, trigger_extra(payloads[0])]  # and a repeat
+    with consuming(asset.name, extras):
+        first = dag.test()
+    assert first.state == "success"
+    (result,) = task_xcoms(first, "load_calls")
+    assert result["loaded"] == [c["id"] for c in calls]
+    rows = _rows(db)
+    assert sorted(rows) == sorted(c["id"] for c in calls)
+    for call in calls:
+        row = rows[call["id"]]
+        assert row["caller"] == call["from_number"]  # may be None: a withheld number
+        assert row["called_number"] == INBOUND_NUMBER
+        assert row["outcome"] == "Not Interested"
+        assert row["summary"]
+        assert row["transcript"].startswith("Agent: ")
+        assert row["analysed"] == 1
+
+    # The same calls again (a trigger's re-fire after a crash): still one row per call. On 3.3 the
+    # task skips them, recorded in the asset's state store; on 3.1 it loads them again (upsert).
+    with consuming(asset.name, extras[:1]):
+        second = dag.test()
+    (again,) = task_xcoms(second, "load_calls")
+    durable = tuple(int(p) for p in airflow.__version__.split(".")[:2]) >= (3, 3)
+    assert again["loaded"] == ([] if durable else [calls[0]["id"]])
+    assert sorted(_rows(db)) == sorted(c["id"] for c in calls)  # a replaced row may move: same set
+
+
+def test_inbound_dag_loads_the_call_ids_given_by_hand(
+    sim: Any, load_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "calls.db"
+    monkeypatch.setenv("ONEINBOX_INBOUND_DB_CONN_ID", "inbound_test_db")
+    monkeypatch.setenv("AIRFLOW_CONN_INBOUND_TEST_DB", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    (call,) = _analysed_inbound_calls(sim, 1)
+    dag_run = load_dag("oneinbox_inbound_calls.py").test(run_conf={"call_ids": [call["id"]]})
+    assert dag_run.state == "success"
+    assert _rows(db)[call["id"]]["outcome"] == "Not Interested"

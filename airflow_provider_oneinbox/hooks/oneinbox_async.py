@@ -180,6 +180,10 @@ class OneInboxAsyncHook(OneInboxBaseHook):
         """Awaited :meth:`.OneInboxHook.get_usage`: the workspace's quota and usage."""
         return await self._record(api.get_usage())
 
+    async def list_phone_numbers(self) -> list[dict[str, Any]]:
+        """Awaited :meth:`.OneInboxHook.list_phone_numbers`: the registered numbers."""
+        return await self._items(api.list_phone_numbers())
+
     async def get_inbound_routing(self, phone_number_id: str) -> dict[str, Any]:
         """Awaited :meth:`.OneInboxHook.get_inbound_routing`: where calls to a number go."""
         return await self._record(api.get_inbound_routing(phone_number_id))

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,9 @@ class Deployment:
     :param triggerers: How many ``airflow triggerer`` processes.
     :param triggerer_capacity: Each triggerer's ``--capacity``.
     :param root: Where the home and logs go (a new temporary directory by default, kept if given).
+    :param dags: The DAG ids (file stems) to deploy; default every DAG file of the folder except
+        the ``deploy_inbound_*`` ones, whose asset watchers start polling as soon as they are
+        parsed: a scenario asks for them by name.
     """
 
     def __init__(
@@ -107,8 +110,16 @@ class Deployment:
         triggerers: int = 2,
         triggerer_capacity: int = 1000,
         root: Path | None = None,
+        dags: Sequence[str] | None = None,
     ) -> None:
         self.connection, self.settings = dict(connection), dict(settings or {})
+        every = sorted(path.stem for path in DAGS_FOLDER.glob("*.py") if not path.name.startswith("_"))
+        self._dag_ids = (
+            list(dags) if dags is not None else [d for d in every if not d.startswith("deploy_inbound_")]
+        )
+        unknown = sorted(set(self._dag_ids) - set(every))
+        if unknown:
+            raise ValueError(f"dags: no file {unknown} in {DAGS_FOLDER}; choose among {every}")
         self.triggerer_count, self.triggerer_capacity = triggerers, triggerer_capacity
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="oneinbox-deployment-"))
@@ -147,7 +158,9 @@ class Deployment:
         self.postgres.start()
         self.airflow = AirflowOnPostgres(self.postgres, self.home)
         shutil.rmtree(self.airflow.dags)
-        shutil.copytree(DAGS_FOLDER, self.airflow.dags, ignore=shutil.ignore_patterns("__pycache__"))
+        self.airflow.dags.mkdir(parents=True)
+        for dag_id in self._dag_ids:
+            shutil.copy2(DAGS_FOLDER / f"{dag_id}.py", self.airflow.dags / f"{dag_id}.py")
         self.api_port = free_port()
         self.env = deployment_env(self.airflow, self.api_port, self.connection, self.settings)
         self.airflow.settings = {k: v for k, v in self.env.items() if k.startswith(("AIRFLOW", "PYTHONPATH"))}
@@ -198,8 +211,8 @@ class Deployment:
 
     # -- DAGs and runs ----------------------------------------------------------------------------
     def dag_ids(self) -> list[str]:
-        """The DAG ids of the dags folder's files (one DAG per file, named as the file)."""
-        return sorted(path.stem for path in DAGS_FOLDER.glob("*.py") if not path.name.startswith("_"))
+        """The DAG ids deployed (one DAG per file, named as the file)."""
+        return list(self._dag_ids)
 
     def wait_for_dags(self, timeout: float = 180) -> None:
         """Wait until every deployment DAG is serialized, then unpause each one."""
@@ -289,6 +302,10 @@ class Deployment:
     def kill(self, name: str) -> None:
         """SIGKILL the component ``name`` (its main process only)."""
         self.processes[name].kill()
+
+    def terminate(self, name: str, timeout: float = 60) -> float:
+        """SIGTERM the component ``name``, as its supervisor's stop does; seconds until it exited."""
+        return self.processes[name].terminate_and_wait(timeout)
 
     def restart(self, name: str) -> None:
         """Start ``name`` again, as its supervisor would after it died."""

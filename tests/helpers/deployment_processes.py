@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -71,6 +72,14 @@ class ManagedProcess:
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
+
+    def terminate_and_wait(self, timeout: float = 60) -> float:
+        """SIGTERM the main process and wait until it exited; the seconds that took."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.terminate()
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
 
     def stop(self, grace: float = 20) -> None:
         """SIGTERM the main process, SIGKILL it after ``grace``; then SIGKILL every group it ever had."""
