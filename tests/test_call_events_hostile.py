@@ -163,3 +163,27 @@ def test_no_key_or_phone_number_in_events_repr_or_logs(
     _classpath, kwargs = watch.serialize()
     assert OneInboxCallEventTrigger(**kwargs).serialize() == watch.serialize()
     assert TEST_API_KEY not in repr(kwargs)
+
+
+def test_calls_a_list_shows_without_post_call_data_are_read_one_by_one_within_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [f"call_{i}" for i in range(15)]
+
+    def listing(_seen: Seen) -> Reply:  # built when asked: the calls ended after the watch began
+        items = [{**analysed_inbound(i), "analysis": {}, "messages": []} for i in ids]  # never carried
+        return Reply(200, {"items": items, "has_more": False, "next_cursor": None})
+
+    by_id = dict.fromkeys(ids)
+    script: dict[tuple[str, str], Any] = {
+        CURSOR: listing,
+        **{("GET", f"/v1/calls/{i}"): (lambda _seen, i=i: Reply(200, analysed_inbound(i))) for i in ids},
+    }
+    with loopback_connection(monkeypatch, script) as server:
+        events = asyncio.run(collect(trigger(), until(lambda e: len(e) == 15, 10), timeout=20))
+        reads = [s for s in server.seen if s.path.startswith("/v1/calls/call_")]
+        rounds = server.requests(*CURSOR)
+    assert sorted(e["call_id"] for e in events) == sorted(by_id)
+    assert all(e["analysed"] for e in events)  # read, not fired unanalysed after the 900 s grace
+    assert len(reads) == 15  # each read once: fired calls are not read again
+    assert len(rounds) >= 2  # at most 10 reads a round: two rounds at least

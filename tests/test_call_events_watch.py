@@ -192,7 +192,9 @@ def test_a_restart_over_the_same_cursor_store_loses_nothing_and_repeats_only_the
     assert len(set(fired_after)) == len(fired_after)
     assert set(fired_before) | set(fired_after) == every  # nothing lost
     repeated = set(fired_before) & set(fired_after)
-    uncommitted = {e["call_id"] for e, at in zip(before, times, strict=True) if stopped - at < 0.5 + 0.3}
+    uncommitted = {
+        e["call_id"] for e, at in zip(before, times, strict=True) if stopped - at < 0.5 + 1.5
+    }  # delay + tick + slack
     assert repeated <= uncommitted
 
 

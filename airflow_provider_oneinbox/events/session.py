@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS, Subscription, subscribed
+from airflow_provider_oneinbox.events.reads import lists_post_call_data, read_unlisted
 from airflow_provider_oneinbox.events.store import cursor_store_for
 from airflow_provider_oneinbox.events.targets import NumberTargets
 from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, is_permanent
@@ -89,6 +90,8 @@ class WatchSession:
         self.watch = trigger.watch_filter()
         self.numbers = NumberTargets(trigger.phone_number) if trigger.phone_number is not None else None
         self.agents: tuple[str, ...] = tuple(trigger.agent_ids or ())
+        #: Agents whose list has shown that it carries post-call data (see :mod:`.reads`).
+        self.trusted_lists: set[str] = set()
 
     # -- cursors -----------------------------------------------------------------------------
     async def load(self) -> None:
@@ -134,12 +137,20 @@ class WatchSession:
             cursor.abandoned = 0
         return [(event_payload(call, analysed), cursor) for call, analysed in firing]
 
-    async def fire(self, result: Round) -> AsyncIterator[dict[str, Any]]:
+    async def fire(
+        self, result: Round, hook: OneInboxAsyncHook | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """
         Yield the events of one round, marking each call yielded as its event leaves.
 
         :param result: The round.
+        :param hook: For reading calls the list cannot vouch for (see :mod:`.reads`); ``None``: none.
         """
+        if hook is not None and result.agent_id not in self.trusted_lists:
+            if lists_post_call_data(result):
+                self.trusted_lists.add(result.agent_id)
+            else:
+                result = await read_unlisted(hook, result, self.cursors.get(result.agent_id), self.watch)
         for payload, cursor in self.take(result):
             yield payload
             cursor.yielded(payload["call_id"], time.monotonic())
@@ -233,7 +244,7 @@ class WatchSession:
                     notify.clear()
                     for subscription in list(subscriptions.values()):
                         for result in subscription.take():
-                            async for payload in self.fire(result):
+                            async for payload in self.fire(result, hook):
                                 yield payload
                     await self.save()
             finally:

@@ -171,7 +171,7 @@ async def shared_events(
         if session.numbers is not None:
             session.use_routing(raw.get("number"), tuple(raw.get("agents") or ()))
         result = Round.from_raw(raw)
-        async for payload in session.fire(result):
+        async for payload in session.fire(result, hook):
             yield payload
         agent_id = result.agent_id
         cursor = session.cursors[agent_id]
@@ -199,6 +199,6 @@ async def shared_events(
                 failures.pop(agent_id, None)
                 next_walk[agent_id] = time.monotonic() + spec.poll_interval
                 for caught in own:
-                    async for payload in session.fire(caught):
+                    async for payload in session.fire(caught, hook):
                         yield payload
         await session.save()

@@ -19,7 +19,7 @@ from airflow_provider_oneinbox.exceptions import (
 )
 from airflow_provider_oneinbox.hooks.responses import next_cursor
 from airflow_provider_oneinbox.rules.call_events import parse_time
-from airflow_provider_oneinbox.rules.results import analysis_of, post_call_data_ready
+from airflow_provider_oneinbox.rules.results import analysis_of, normalize_messages, post_call_data_ready
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
@@ -69,6 +69,10 @@ def slim(call: Mapping[str, Any]) -> dict[str, Any]:
     outcome = call.get("outcome") or (analysis_of(call) or {}).get("outcome")
     kept["outcome"] = outcome if isinstance(outcome, str) else None
     kept["analysis"] = {"outcome": kept["outcome"], "ready": True} if ready else {}
+    # Whether this record shows that the list carries post-call data (see events.reads).
+    kept["listed_post_call_data"] = bool(
+        ready and normalize_messages(call.get("messages")) and analysis_of(call)
+    )
     return kept
 
 
