@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import functools
 import importlib.util
 import json
@@ -29,6 +30,10 @@ EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+# One Fernet key for this process and every Airflow process a test starts (triggerers, workers),
+# as a deployment has: without it each process generates its own, and a triggerer cannot read the
+# trigger kwargs this process encrypted once anything in it reloads the configuration.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -178,3 +183,12 @@ async def eventually(condition: Callable[[], Any], timeout: float, what: str) ->
             raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
         await asyncio.sleep(0.05)
     return value
+
+
+@pytest.fixture
+def asset_watchers_forgotten(airflow_db: None) -> Iterator[None]:
+    """For a test that registers asset watchers: they are deleted from the metadata DB when it ends."""
+    from tests.helpers.asset_events import forget_asset_watchers
+
+    yield
+    forget_asset_watchers()

@@ -267,7 +267,7 @@ def _rows(db: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_inbound_dag_upserts_every_triggering_call_once(
-    sim: Any, load_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Any, load_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asset_watchers_forgotten: None
 ) -> None:
     """An asset-triggered run (real asset events, several in one run) loads each call, idempotently."""
     import airflow
@@ -318,7 +318,7 @@ def test_inbound_dag_upserts_every_triggering_call_once(
 
 
 def test_inbound_dag_loads_the_call_ids_given_by_hand(
-    sim: Any, load_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Any, load_dag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asset_watchers_forgotten: None
 ) -> None:
     db = tmp_path / "calls.db"
     monkeypatch.setenv("ONEINBOX_INBOUND_DB_CONN_ID", "inbound_test_db")

@@ -61,3 +61,23 @@ def trigger_extra(payload: dict[str, Any]) -> dict[str, Any]:
     :param payload: The trigger event's payload.
     """
     return {"from_trigger": True, "payload": payload}
+
+
+def forget_asset_watchers() -> None:
+    """
+    Delete every asset watcher and its trigger from the test process's metadata DB.
+
+    ``dag.test()`` of a DAG whose asset has watchers registers their triggers; a real
+    ``airflow triggerer`` that a later test starts on the same DB would pick them up and run them
+    (or fail on them), so a test that registers watchers forgets them when it ends.
+    """
+    from airflow.models.asset import AssetWatcherModel
+    from airflow.models.trigger import Trigger
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    with create_session() as session:
+        trigger_ids = list(session.scalars(select(AssetWatcherModel.trigger_id)))
+        session.execute(delete(AssetWatcherModel))
+        if trigger_ids:
+            session.execute(delete(Trigger).where(Trigger.id.in_(trigger_ids)))
