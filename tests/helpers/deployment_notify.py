@@ -131,6 +131,13 @@ def check_escalation(
         f"{steps}",
     )
     print(f"  escalation run {run_id}: {steps}", flush=True)
+    # Nobody left after the backup ends the chain the same way: the step's log says which it was.
+    said = files_naming(deployment, "Call acknowledged (outcome 'Appointment Booked')")
+    check(
+        any(f"run_id={run_id}" in f and "task_id=escalate_2" in f for f in said),
+        "escalation step 2 stopped because the backup's outcome (Appointment Booked) acknowledged",
+        f"files saying so: {said}",
+    )
 
 
 def check_deadline(
