@@ -34,6 +34,8 @@ from tests.helpers.triggerers import wait_until
 
 #: The deployment DAGs, one file per DAG.
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "deployment_dags"
+#: The provider's example DAGs, deployed as they are when a scenario names them (``examples``).
+EXAMPLES_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
 #: Terminal states of a DAG run.
 FINAL_RUN_STATES = ("success", "failed")
 
@@ -101,6 +103,8 @@ class Deployment:
     :param dags: The DAG ids (file stems) to deploy; default every DAG file of the folder except
         the ``deploy_inbound_*`` ones, whose asset watchers start polling as soon as they are
         parsed: a scenario asks for them by name.
+    :param examples: Example DAG files (stems of ``example_dags/*.py``, each named after its DAG)
+        deployed unchanged beside them, configured through ``settings`` as a user would.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class Deployment:
         triggerer_capacity: int = 1000,
         root: Path | None = None,
         dags: Sequence[str] | None = None,
+        examples: Sequence[str] = (),
     ) -> None:
         self.connection, self.settings = dict(connection), dict(settings or {})
         every = sorted(path.stem for path in DAGS_FOLDER.glob("*.py") if not path.name.startswith("_"))
@@ -120,6 +125,10 @@ class Deployment:
         unknown = sorted(set(self._dag_ids) - set(every))
         if unknown:
             raise ValueError(f"dags: no file {unknown} in {DAGS_FOLDER}; choose among {every}")
+        self._examples = list(examples)
+        unknown = sorted(e for e in self._examples if not (EXAMPLES_FOLDER / f"{e}.py").is_file())
+        if unknown:
+            raise ValueError(f"examples: no file {unknown} in {EXAMPLES_FOLDER}")
         self.triggerer_count, self.triggerer_capacity = triggerers, triggerer_capacity
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="oneinbox-deployment-"))
@@ -161,6 +170,8 @@ class Deployment:
         self.airflow.dags.mkdir(parents=True)
         for dag_id in self._dag_ids:
             shutil.copy2(DAGS_FOLDER / f"{dag_id}.py", self.airflow.dags / f"{dag_id}.py")
+        for dag_id in self._examples:
+            shutil.copy2(EXAMPLES_FOLDER / f"{dag_id}.py", self.airflow.dags / f"{dag_id}.py")
         self.api_port = free_port()
         self.env = deployment_env(self.airflow, self.api_port, self.connection, self.settings)
         self.airflow.settings = {k: v for k, v in self.env.items() if k.startswith(("AIRFLOW", "PYTHONPATH"))}
@@ -212,7 +223,7 @@ class Deployment:
     # -- DAGs and runs ----------------------------------------------------------------------------
     def dag_ids(self) -> list[str]:
         """The DAG ids deployed (one DAG per file, named as the file)."""
-        return list(self._dag_ids)
+        return [*self._dag_ids, *self._examples]
 
     def wait_for_dags(self, timeout: float = 180) -> None:
         """Wait until every deployment DAG is serialized, then unpause each one."""
