@@ -23,14 +23,16 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, Walker, is_permanent
+from airflow_provider_oneinbox.events.walk import (
+    CallEventWatchError,
+    Round,
+    Walker,
+    failure_delay,
+    is_permanent,
+)
 from airflow_provider_oneinbox.exceptions import OneInboxError
-from airflow_provider_oneinbox.rules.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
-
-#: Longest pause between two rounds after failures in a row (a 429's Retry-After up to this too).
-MAX_BACKOFF_SECONDS = 300.0
 
 _Key = tuple[Any, str, float, int]
 _FEEDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, AgentFeed]] = (
@@ -141,12 +143,7 @@ class AgentFeed:
                             self._fail(exc)
                             return
                         failures += 1
-                        delay = backoff_delay(
-                            failures,
-                            base=self.poll_interval,
-                            cap=max(MAX_BACKOFF_SECONDS, self.poll_interval),
-                            retry_after=getattr(exc, "retry_after", None),
-                        )
+                        delay = failure_delay(failures, self.poll_interval, exc)
                         log.warning(
                             "Listing the calls of agent %s failed (%s, %d in a row); next try in %.1fs.",
                             self.agent_id,

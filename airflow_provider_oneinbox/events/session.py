@@ -13,13 +13,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS, Subscription, subscribed
+from airflow_provider_oneinbox.events.feed import Subscription, subscribed
 from airflow_provider_oneinbox.events.reads import lists_post_call_data, read_unlisted
 from airflow_provider_oneinbox.events.store import cursor_store_for
 from airflow_provider_oneinbox.events.targets import NumberTargets
-from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, is_permanent
+from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, failure_delay, is_permanent
 from airflow_provider_oneinbox.exceptions import OneInboxError
-from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.rules.call_events import (
     CREATED_AT_MARGIN,
     FIRST_START_DEPTH,
@@ -261,14 +260,7 @@ class WatchSession:
                 raise
             except OneInboxError as exc:
                 failures += 1
-                await asyncio.sleep(
-                    backoff_delay(
-                        failures,
-                        base=self.trigger.poll_interval,
-                        cap=max(MAX_BACKOFF_SECONDS, self.trigger.poll_interval),
-                        retry_after=getattr(exc, "retry_after", None),
-                    )
-                )
+                await asyncio.sleep(failure_delay(failures, self.trigger.poll_interval, exc))
 
 
 __all__ = ["ApiClock", "WatchSession", "WatchSpec"]

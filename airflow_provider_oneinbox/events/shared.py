@@ -22,12 +22,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_oneinbox.events.feed import MAX_BACKOFF_SECONDS
 from airflow_provider_oneinbox.events.session import COMMIT_TICK, ApiClock, WatchSession, WatchSpec
 from airflow_provider_oneinbox.events.targets import NumberTargets
-from airflow_provider_oneinbox.events.walk import CallEventWatchError, Round, Walker, is_permanent
+from airflow_provider_oneinbox.events.walk import (
+    CallEventWatchError,
+    Round,
+    Walker,
+    failure_delay,
+    is_permanent,
+)
 from airflow_provider_oneinbox.exceptions import OneInboxError
-from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.rules.call_events import FIRST_START_DEPTH, CallCursor, WatchFilter
 
 if TYPE_CHECKING:
@@ -102,12 +106,7 @@ async def open_stream(spec: WatchSpec, analysis_grace: float) -> AsyncIterator[d
             except OneInboxError as exc:
                 _raise_if_permanent(exc, "Reading the watched calls")
                 failures += 1
-                delay = backoff_delay(
-                    failures,
-                    base=spec.poll_interval,
-                    cap=max(MAX_BACKOFF_SECONDS, spec.poll_interval),
-                    retry_after=getattr(exc, "retry_after", None),
-                )
+                delay = failure_delay(failures, spec.poll_interval, exc)
                 log.warning(
                     "Shared call-event poll failed (%s, %d in a row); next try in %.1fs.",
                     exc,
@@ -182,12 +181,7 @@ async def shared_events(
             except OneInboxError as exc:
                 _raise_if_permanent(exc, f"Reading the calls of agent {agent_id}")
                 failures[agent_id] = failures.get(agent_id, 0) + 1
-                delay = backoff_delay(
-                    failures[agent_id],
-                    base=spec.poll_interval,
-                    cap=max(MAX_BACKOFF_SECONDS, spec.poll_interval),
-                    retry_after=getattr(exc, "retry_after", None),
-                )
+                delay = failure_delay(failures[agent_id], spec.poll_interval, exc)
                 next_walk[agent_id] = time.monotonic() + delay
                 log.warning(
                     "Catching up on the calls of agent %s failed (%s); next try in %.1fs.",

@@ -18,6 +18,7 @@ from airflow_provider_oneinbox.exceptions import (
     OneInboxTLSError,
 )
 from airflow_provider_oneinbox.hooks.responses import next_cursor
+from airflow_provider_oneinbox.rules.backoff import backoff_delay
 from airflow_provider_oneinbox.rules.call_events import parse_time
 from airflow_provider_oneinbox.rules.results import analysis_of, normalize_messages, post_call_data_ready
 
@@ -54,6 +55,28 @@ def is_permanent(exc: OneInboxError) -> bool:
     if isinstance(exc, OneInboxAuthError | OneInboxNotFoundError | OneInboxTLSError | OneInboxConfigError):
         return True
     return exc.status_code in (401, 403, 404)
+
+
+#: Longest pause between two rounds after failures in a row (a 429's Retry-After up to this too).
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def failure_delay(failures: int, poll_interval: float, exc: OneInboxError) -> float:
+    """
+    Seconds before reading a list again after ``failures`` failed reads in a row: doubling from
+    ``poll_interval``, at least a 429's ``Retry-After``, at most :data:`MAX_BACKOFF_SECONDS` (or the
+    interval, if longer).
+
+    :param failures: Failed reads in a row, this one included.
+    :param poll_interval: The watch's interval between rounds.
+    :param exc: The last failure.
+    """
+    return backoff_delay(
+        failures,
+        base=poll_interval,
+        cap=max(MAX_BACKOFF_SECONDS, poll_interval),
+        retry_after=getattr(exc, "retry_after", None),
+    )
 
 
 def slim(call: Mapping[str, Any]) -> dict[str, Any]:
