@@ -22,9 +22,7 @@ watcher was down. The measured numbers are printed. Exit status 1 on any failure
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
-import shutil
 import signal
 import sys
 import tempfile
@@ -34,7 +32,14 @@ from typing import Any
 
 from tests.deployment_run import poll
 from tests.helpers.deployment import Deployment
-from tests.helpers.deployment_checks import DeploymentSimulator, Findings, find_secret
+from tests.helpers.deployment_checks import (
+    DeploymentSimulator,
+    Findings,
+    interrupted,
+    ran_to_the_end,
+    report,
+    wind_down,
+)
 from tests.helpers.deployment_inbound import Stop, active_runs, check_counts, count, handlings
 
 DAG_ID = ASSET = "deploy_inbound_calls"
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", type=Path, help="copy every log file here (also on success)")
     parser.add_argument("--stream", type=float, default=60.0, help="seconds of inbound traffic")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     import airflow
 
     durable = tuple(int(p) for p in airflow.__version__.split(".")[:2]) >= (3, 3)
@@ -97,32 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{stop.restarted - stop.signalled:.1f} s after the signal")  # fmt: skip
         figures.update(check_counts(findings, counts, stops, durable))
     except Exception as exc:
-        findings.check(False, "the inbound deployment test ran to the end", f"{type(exc).__name__}: {exc}")
-        if deployment is not None:
-            for name, process in deployment.processes.items():
-                print(f"--- {name} (end of log)\n{process.log(1500)}", flush=True)
+        ran_to_the_end(findings, "inbound deployment test", exc, deployment)
     finally:
-        if deployment is not None:
-            deployment.stop()
-            keep = args.keep_logs or (work / "logs" if findings.failures else None)
-            if keep is not None:
-                print(f"== logs kept in {deployment.collect_logs(keep)}", flush=True)
-            files = [*deployment.log_files(), work / "simulator.log"]
-            hits = find_secret(files, api_key)
-            findings.check(not hits, f"no API key in any of {len(files)} log files", "; ".join(hits))
-        simulator.stop()
-        if not findings.failures:
-            shutil.rmtree(work, ignore_errors=True)
-    took = time.monotonic() - started
-    print(f"== measured: {json.dumps(figures)}")
-    print(f"== {len(findings.checked)} checks passed, {len(findings.failures)} failed, in {took:.0f} s")
-    for failure in findings.failures:
-        print(f"FAILED: {failure}")
-    return 1 if findings.failures else 0
-
-
-def _interrupted(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+        wind_down(findings, deployment, simulator, work, args.keep_logs, api_key)
+    return report(findings, started, figures)
 
 
 def _api(simulator: DeploymentSimulator, method: str, path: str, body: dict[str, Any]) -> Any:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import shutil
 import signal
 import sys
 import time
@@ -33,7 +32,10 @@ from tests.helpers.deployment_checks import (
     Findings,
     check_caps,
     check_once_per_key,
-    find_secret,
+    interrupted,
+    ran_to_the_end,
+    report,
+    wind_down,
 )
 
 #: A 22 s simulated call lasts 5.5 s. Faster makes deferrals resume within the ~2-5 s the task's
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-logs", type=Path, help="copy every log file here (also on success)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupted)  # a CI timeout's SIGTERM still stops everything
+    signal.signal(signal.SIGTERM, interrupted)  # a CI timeout's SIGTERM still stops everything
     started = time.monotonic()
     api_key = "oi_sk_deploytest_" + secrets.token_hex(12)
     findings = Findings()
@@ -145,35 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             findings, deployment, simulator, kills, states, mapped_run, campaign_run, results_path
         )
     except Exception as exc:
-        findings.check(False, "the deployment test ran to the end", f"{type(exc).__name__}: {exc}")
-        if deployment is not None:
-            for name, process in deployment.processes.items():
-                print(f"--- {name} (end of log)\n{process.log(1500)}", flush=True)
+        ran_to_the_end(findings, "deployment test", exc, deployment)
     finally:
-        if deployment is not None:
-            deployment.stop()  # everything it started; its files stay (the root is ours)
-            keep = args.keep_logs or (work / "logs" if findings.failures else None)
-            if keep is not None:
-                print(f"== logs kept in {deployment.collect_logs(keep)}", flush=True)
-            files = [*deployment.log_files(), work / "simulator.log"]
-            hits = find_secret(files, api_key)
-            findings.check(
-                not hits,
-                f"no API key (plain, url-encoded, base64) in any of {len(files)} log files",
-                "; ".join(hits),
-            )
-        simulator.stop()
-        if not findings.failures:
-            shutil.rmtree(work, ignore_errors=True)
-    took = time.monotonic() - started
-    print(f"== {len(findings.checked)} checks passed, {len(findings.failures)} failed, in {took:.0f} s")
-    for failure in findings.failures:
-        print(f"FAILED: {failure}")
-    return 1 if findings.failures else 0
-
-
-def _interrupted(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+        wind_down(findings, deployment, simulator, work, args.keep_logs, api_key)
+    return report(findings, started)
 
 
 def run_kills(deployment: Deployment, mapped_run: str, campaign_run: str) -> dict[str, Any]:

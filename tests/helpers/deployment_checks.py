@@ -6,8 +6,10 @@ per contact and per idempotency key, caps on live calls and on call starts, API 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -248,3 +250,57 @@ def find_secret(files: Iterable[Path], secret: str) -> list[str]:
             if form in data:
                 hits[str(path)].append(name)
     return [f"{path}: {', '.join(names)}" for path, names in hits.items()]
+
+
+def interrupted(signum: int, frame: Any) -> None:
+    """A SIGTERM handler (a CI timeout's): raise, so that every scenario still stops all it started."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def ran_to_the_end(findings: Findings, what: str, exc: Exception, deployment: Any | None) -> None:
+    """Record that a scenario broke off with ``exc``, and print the end of every process's log."""
+    findings.check(False, f"the {what} ran to the end", f"{type(exc).__name__}: {exc}")
+    if deployment is not None:
+        for name, process in deployment.processes.items():
+            print(f"--- {name} (end of log)\n{process.log(1500)}", flush=True)
+
+
+def wind_down(
+    findings: Findings,
+    deployment: Any | None,
+    simulator: DeploymentSimulator,
+    work: Path,
+    keep_logs: Path | None,
+    api_key: str,
+) -> None:
+    """
+    The end of every scenario: stop everything the deployment started, keep its logs when asked
+    or when a check failed, check that no log file holds the API key in any encoding, stop the
+    simulator, and remove the work directory of a run that passed.
+    """
+    if deployment is not None:
+        deployment.stop()  # everything it started; its files stay (the root is ours)
+        keep = keep_logs or (work / "logs" if findings.failures else None)
+        if keep is not None:
+            print(f"== logs kept in {deployment.collect_logs(keep)}", flush=True)
+        files = [*deployment.log_files(), work / "simulator.log"]
+        hits = find_secret(files, api_key)
+        findings.check(
+            not hits,
+            f"no API key (plain, url-encoded, base64) in any of {len(files)} log files",
+            "; ".join(hits),
+        )
+    simulator.stop()
+    if not findings.failures:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(findings: Findings, started: float, figures: dict[str, Any] | None = None) -> int:
+    """Print the figures and the verdict; the scenario's exit status (1 when a check failed)."""
+    took = time.monotonic() - started
+    if figures is not None:
+        print(f"== measured: {json.dumps(figures)}")
+    print(f"== {len(findings.checked)} checks passed, {len(findings.failures)} failed, in {took:.0f} s")
+    for failure in findings.failures:
+        print(f"FAILED: {failure}")
+    return 1 if findings.failures else 0
