@@ -71,13 +71,18 @@ def forget_asset_watchers() -> None:
     ``airflow triggerer`` that a later test starts on the same DB would pick them up and run them
     (or fail on them), so a test that registers watchers forgets them when it ends.
     """
-    from airflow.models.asset import AssetWatcherModel
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
     from sqlalchemy import delete, select
 
+    try:  # Airflow 3.2+: a watcher is a row of its own
+        from airflow.models.asset import AssetWatcherModel as watchers
+    except ImportError:  # Airflow 3.1: an asset-trigger association
+        from airflow.models.asset import asset_trigger_association_table as watchers  # type: ignore[no-redef,attr-defined]
+
+    table = getattr(watchers, "__table__", watchers)
     with create_session() as session:
-        trigger_ids = list(session.scalars(select(AssetWatcherModel.trigger_id)))
-        session.execute(delete(AssetWatcherModel))
+        trigger_ids = list(session.scalars(select(table.c.trigger_id)))
+        session.execute(delete(table))
         if trigger_ids:
             session.execute(delete(Trigger).where(Trigger.id.in_(trigger_ids)))
