@@ -18,26 +18,13 @@ def test_stopping_a_campaign_hangs_up_its_live_calls_and_marks_the_rest_stopped(
     sim: OneInboxSimulator,
 ) -> None:
     # The runner the operator's on_kill stops, driven directly: two 600 s calls live, one contact waiting.
-    import logging
     from datetime import UTC, datetime
 
-    from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
-    from airflow_provider_oneinbox.campaigns.contacts import load_contacts
-    from airflow_provider_oneinbox.campaigns.pacing import Pacing
-    from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
-    from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
-    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
     from tests.helpers.calls import get
+    from tests.helpers.campaigns import direct_runner
 
-    book = load_contacts([{"to_number": n} for n in ("+14155550105", "+14155550205", "+14155550111")])
-    hook = OneInboxHook()
-    log = logging.getLogger("campaign-test")
-    ledger = CampaignLedger(hook, None, agent_id="agt_sales", search_limit=1000, log=log)
     now = datetime.now(UTC)
-    runner = CampaignRunner(
-        book, ("d", "r", "t", -1), {"agent_id": "agt_sales", "from_number": FROM}, hook,
-        OneInboxHook(max_retries=0), ledger, Pacing(2, 600), RedialPolicy.of(), None, None, now, log,
-    )  # fmt: skip
+    runner = direct_runner(["+14155550105", "+14155550205", "+14155550111"], 2, now)
     assert runner.round(now) == 1  # the spacing (0.1 s) allows one start per round
     assert runner.round(now + (runner.pacing.spacing * 2)) == 1
     assert runner.round(now + (runner.pacing.spacing * 4)) == 0  # two live: the cap

@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers.campaigns import FROM
-
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.simulator import OneInboxSimulator
 
@@ -15,25 +13,12 @@ pytestmark = pytest.mark.airflow_db
 
 
 def test_refusals_in_a_row_double_the_pause_and_a_placed_call_resets_it(sim: OneInboxSimulator) -> None:
-    import logging
     from datetime import UTC, datetime
 
-    from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
-    from airflow_provider_oneinbox.campaigns.contacts import load_contacts
-    from airflow_provider_oneinbox.campaigns.pacing import Pacing
-    from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
-    from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
-    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+    from tests.helpers.campaigns import direct_runner
 
-    book = load_contacts([{"to_number": "+14155550105"}])
-    hook = OneInboxHook()
-    log = logging.getLogger("campaign-test")
-    ledger = CampaignLedger(hook, None, agent_id="agt_sales", search_limit=1000, log=log)
     now = datetime.now(UTC)
-    runner = CampaignRunner(
-        book, ("d", "r", "t", -1), {"agent_id": "agt_sales", "from_number": FROM}, hook,
-        OneInboxHook(max_retries=0), ledger, Pacing(1, 600), RedialPolicy.of(), None, None, now, log,
-    )  # fmt: skip
+    runner = direct_runner(["+14155550105"], 1, now)
     # Three creates refused with "Retry-After: 0": nothing to honour, so the runner's own backoff.
     sim.set_faults(rate_limit_burst=3, retry_after=0, only_methods=["POST"])
     pauses = []

@@ -58,3 +58,33 @@ def run(load_dag: Callable[..., Any], body: str, prelude: str = PRELUDE) -> Any:
 def rows(path: Path) -> list[dict[str, Any]]:
     """The JSON Lines rows of a results (or transcripts) file."""
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def direct_runner(numbers: list[str], max_concurrent: int, now: Any) -> Any:
+    """
+    A ``CampaignRunner`` driven directly (no operator) for ``numbers``, on ``agt_sales`` through
+    ``oneinbox_default``: the connection's retries for reads, none for creates, as the operator builds it.
+
+    :param numbers: The contacts' numbers, in order.
+    :param max_concurrent: The concurrency cap (600 calls per minute: a 0.1 s spacing).
+    :param now: When the campaign started.
+    """
+    import logging
+
+    from airflow_provider_oneinbox.campaign_ledger import CampaignLedger
+    from airflow_provider_oneinbox.campaigns.contacts import load_contacts
+    from airflow_provider_oneinbox.campaigns.pacing import Pacing
+    from airflow_provider_oneinbox.campaigns.redial import RedialPolicy
+    from airflow_provider_oneinbox.campaigns.runner import CampaignRunner
+    from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
+
+    book = load_contacts([{"to_number": n} for n in numbers])
+    hook = OneInboxHook()
+    log = logging.getLogger("campaign-test")
+    ledger = CampaignLedger(hook, None, agent_id="agt_sales", search_limit=1000, log=log)
+    request = {"agent_id": "agt_sales", "from_number": FROM}
+    pacing, redial = Pacing(max_concurrent, 600), RedialPolicy.of()
+    return CampaignRunner(
+        book, ("d", "r", "t", -1), request, hook, OneInboxHook(max_retries=0), ledger, pacing, redial,
+        None, None, now, log,
+    )  # fmt: skip
