@@ -6,6 +6,7 @@ without the extra the simulator says which command installs it.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from packaging.requirements import Requirement
 
 import airflow_provider_oneinbox
 from airflow_provider_oneinbox.simulator.extra import INSTALL_COMMAND, SIMULATOR_MODULES
+from airflow_provider_oneinbox.simulator.seed import SEED_AGENT_IDS
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = Path(airflow_provider_oneinbox.__file__).parent
@@ -25,6 +27,8 @@ PACKAGE = Path(airflow_provider_oneinbox.__file__).parent
 STACK = {"fastapi", "starlette", "uvicorn", "httpx", "trustme", "cryptography"}
 #: Makes every module of the simulator's extra unimportable, as in an install without it.
 WITHOUT_THE_EXTRA = f"import sys; sys.modules.update(dict.fromkeys({list(SIMULATOR_MODULES)!r}))\n"
+#: Makes Airflow unimportable, as in a venv with only the simulator's extra.
+WITHOUT_AIRFLOW = "import sys; sys.modules['airflow'] = None\n"
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +52,10 @@ def test_no_module_outside_the_simulator_imports_it_or_its_stack() -> None:
                 assert name.split(".")[0] not in STACK, f"{path} imports {name}"
                 assert not name.startswith("airflow_provider_oneinbox.simulator"), f"{path} imports {name}"
 
-    # And at run time: every other module imported, the simulator is still not loaded.
+
+@pytest.mark.skipif(importlib.util.find_spec("airflow") is None, reason="the provider's modules need Airflow")
+def test_importing_every_other_module_does_not_load_the_simulator() -> None:
+    outside = [path for path in PACKAGE.rglob("*.py") if "simulator" not in path.relative_to(PACKAGE).parts]
     names = [_module_name(path) for path in outside]
     result = _run(
         f"import importlib, sys\nfor name in {names!r}:\n    importlib.import_module(name)\n"
@@ -119,3 +126,31 @@ def test_without_the_extra_importing_the_simulator_names_the_install_command() -
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("SimulatorNotInstalledError ")
     assert INSTALL_COMMAND in result.stdout
+
+
+def test_the_simulator_runs_without_airflow() -> None:
+    """The package with the simulator extra and no Airflow serves the API (scripts/test-simulator-newest)."""
+    result = _run(
+        WITHOUT_AIRFLOW + "import json, urllib.error, urllib.request\n"
+        "from airflow_provider_oneinbox.simulator import OneInboxSimulator\n"
+        "with OneInboxSimulator(api_key='k') as sim:\n"
+        "    url = sim.base_url + '/v1/agents'\n"
+        "    request = urllib.request.Request(url, headers={'Authorization': 'Bearer k'})\n"
+        "    print(json.load(urllib.request.urlopen(request, timeout=10))['total'])\n"
+        "    try:\n"
+        "        urllib.request.urlopen(url, timeout=10)\n"
+        "    except urllib.error.HTTPError as exc:\n"
+        "        print(exc.code)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(len(SEED_AGENT_IDS)), "401"], result.stdout
+
+
+def test_the_simulator_command_runs_without_airflow() -> None:
+    result = _run(
+        WITHOUT_AIRFLOW + "import runpy\n"
+        "sys.argv = ['simulator', '--help']\n"
+        "runpy.run_module('airflow_provider_oneinbox.simulator', run_name='__main__', alter_sys=True)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--api-key" in result.stdout

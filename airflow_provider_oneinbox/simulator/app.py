@@ -11,6 +11,7 @@ from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.errors import ApiError, api_error_handler
 from airflow_provider_oneinbox.simulator.middleware import SimulatorMiddleware
 from airflow_provider_oneinbox.simulator.recordings import build_recordings_router
+from airflow_provider_oneinbox.simulator.route_table import RouteTable
 from airflow_provider_oneinbox.simulator.routes_account import build_account_router
 from airflow_provider_oneinbox.simulator.routes_admin import build_admin_router
 from airflow_provider_oneinbox.simulator.routes_calls import build_calls_router
@@ -47,4 +48,4 @@ def create_app(sim: Simulation) -> SimulatorMiddleware:
     api.include_router(build_workspace_router(sim))
     api.include_router(build_admin_router(sim))
     api.include_router(build_recordings_router(sim))
-    return SimulatorMiddleware(api, sim)
+    return SimulatorMiddleware(api, sim, RouteTable.of_app(api))

@@ -11,12 +11,12 @@ import hmac
 import json
 from typing import Any
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.faults import Fault
 from airflow_provider_oneinbox.simulator.ids import path_id_errors
+from airflow_provider_oneinbox.simulator.route_table import RouteTable
 from airflow_provider_oneinbox.simulator.traffic import TrafficLog
 
 ADMIN_PREFIX = "/_sim"
@@ -26,37 +26,45 @@ _CALL_SUBPATHS = frozenset({"cursor", "web"})
 _DETAILS = {429: "Rate limit exceeded", 500: "Internal server error", 503: "Service temporarily unavailable"}
 
 
-def route_of(app: Any, scope: Scope) -> str | None:
-    """The route template a request matches, for requests answered before the router ran."""
-    for route in getattr(getattr(app, "router", None), "routes", []):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(route.path)
-    return None
-
-
 class _Exchange:
     """One request as the log will show it; :meth:`log` writes the entry once."""
 
-    __slots__ = ("fault", "idempotency_key", "logged", "route", "scope", "status", "traffic")
+    __slots__ = (
+        "fault",
+        "idempotency_key",
+        "logged",
+        "route",
+        "routed",
+        "routes",
+        "scope",
+        "status",
+        "traffic",
+    )
 
-    def __init__(self, traffic: TrafficLog, scope: Scope, idempotency_key: str | None) -> None:
+    def __init__(
+        self, traffic: TrafficLog, routes: RouteTable, scope: Scope, idempotency_key: str | None
+    ) -> None:
         self.traffic = traffic
+        self.routes = routes
         self.scope = scope
         self.idempotency_key = idempotency_key
         self.status: int | None = None
         self.fault: Fault | None = None
         self.route: str | None = None
+        self.routed = False  # handed to FastAPI, which names the route of a 405 (wrong method) too
         self.logged = False
 
     def log(self) -> None:
         if self.logged:
             return
         self.logged = True
-        route = self.route or getattr(self.scope.get("route"), "path", None)
-        fault = self.fault.value if self.fault else None
         scope = self.scope
-        self.traffic.record(scope["method"], scope["path"], route, self.status, fault, self.idempotency_key)
+        method, path = scope["method"], scope["path"]
+        route = self.route
+        if route is None and self.routed:
+            route = self.routes.match(method, path, any_method=True)
+        fault = self.fault.value if self.fault else None
+        self.traffic.record(method, path, route, self.status, fault, self.idempotency_key)
 
 
 class SimulatorMiddleware:
@@ -65,11 +73,13 @@ class SimulatorMiddleware:
 
     :param app: The FastAPI application.
     :param sim: The simulation state.
+    :param routes: The app's route templates (what the log and ``only_routes`` name).
     """
 
-    def __init__(self, app: ASGIApp, sim: Simulation) -> None:
+    def __init__(self, app: ASGIApp, sim: Simulation, routes: RouteTable) -> None:
         self.app = app
         self.sim = sim
+        self.routes = routes
         self._token = sim.api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,7 +94,7 @@ class SimulatorMiddleware:
                 auth = value
             elif name == b"idempotency-key":
                 idempotency_key = value.decode("latin-1")
-        ex = _Exchange(self.sim.traffic, scope, idempotency_key)
+        ex = _Exchange(self.sim.traffic, self.routes, scope, idempotency_key)
 
         async def send_logged(message: Message) -> None:
             # Logged before the last byte leaves, so a client that got its answer always finds the entry.
@@ -96,19 +106,19 @@ class SimulatorMiddleware:
 
         try:
             faults = self.sim.faults
-            route = route_of(self.app, scope) if faults.settings.only_routes else None
+            route = self.routes.match(method, path) if faults.settings.only_routes else None
             if faults.active and faults.settings.latency and faults.applies(method, path, route):
                 await asyncio.sleep(faults.settings.latency)
             injection = faults.decide(method, path, route)
             if injection is not None:
-                ex.fault, ex.route = injection.fault, route_of(self.app, scope)
+                ex.fault, ex.route = injection.fault, self.routes.match(method, path)
                 if injection.status is None:
                     await self._drop(ex, receive)
                 else:
                     await self._error(send_logged, injection.status, _DETAILS[injection.status])
                 return
             if path.startswith("/v1/") and not self._authorized(auth):
-                ex.route = route_of(self.app, scope)
+                ex.route = self.routes.match(method, path)
                 await self._error(send_logged, 401, "Invalid API key")
                 return
             if method == "GET" and path.startswith(_CALL_PREFIX):
@@ -117,6 +127,7 @@ class SimulatorMiddleware:
                     ex.route = _CALL_ROUTE
                     await self._get_call(send_logged, call_id)
                     return
+            ex.routed = True
             if not faults.may_lose_create(method, path, route):
                 await self.app(scope, receive, send_logged)
                 return
