@@ -25,7 +25,9 @@ CONCURRENCY = int(os.environ.get("ONEINBOX_DEPLOY_CONCURRENCY", "4"))
 POLL_INTERVAL = float(os.environ.get("ONEINBOX_DEPLOY_POLL_INTERVAL", "2"))
 #: The executor queue of the calling tasks (CeleryExecutor: the workers' and the triggerer's
 #: ``--queues``); unset: Airflow's default queue.
-QUEUE = {"queue": os.environ["ONEINBOX_DEPLOY_QUEUE"]} if os.environ.get("ONEINBOX_DEPLOY_QUEUE") else {}
+QUEUE = os.environ.get("ONEINBOX_DEPLOY_QUEUE") or os.environ.get(
+    "AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default"
+)
 SUFFIXES = ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
 
 with DAG(
@@ -70,5 +72,5 @@ with DAG(
         max_active_tis_per_dag=CONCURRENCY,
         retries=3,
         retry_delay=pendulum.duration(seconds=3),
-        **QUEUE,
+        queue=QUEUE,
     ).expand_kwargs(contacts())
