@@ -110,15 +110,16 @@ class CeleryDeployment(Deployment):
         if not name.startswith("triggerer-"):
             super().start_component(name)
             return
-        before = self._newest_triggerer_job()
+        before = self._newest_triggerer_job(check=False)
         super().start_component(name)
         job = poll(lambda: (newest := self._newest_triggerer_job()) > before and newest, 120, 0.5)
         if not job:
             raise TimeoutError(f"{name} registered no triggerer job in 120 s: {self.processes[name].log()}")
         self.triggerer_jobs.setdefault(name, []).append(int(job))
 
-    def _newest_triggerer_job(self) -> int:
-        self._check_alive()
+    def _newest_triggerer_job(self, check: bool = True) -> int:
+        if check:
+            self._check_alive(tuple(name for name, p in self.processes.items() if p.process is None))
         rows = self.sql("SELECT max(id) FROM job WHERE job_type = 'TriggererJob'")
         return int(rows[0][0] or 0)
 

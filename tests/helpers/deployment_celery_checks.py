@@ -31,6 +31,43 @@ OURS = "airflow_provider_oneinbox."
 STOP_ROUTE = "POST /v1/calls/{call_id}/stop"
 
 
+class FaultTurns:
+    """
+    Sets the simulator's faults to each of ``turns`` in turn, ``every`` seconds each (a fresh seed
+    per turn), until stopped; then clears them.
+
+    :param simulator: The simulator.
+    :param turns: Fault settings (``POST /_sim/faults`` bodies).
+    :param every: Seconds per turn.
+    """
+
+    def __init__(self, simulator: DeploymentSimulator, turns: list[dict[str, Any]], every: float) -> None:
+        self.simulator, self.turns, self.every = simulator, turns, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        """Start with the first turn."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop turning and clear the faults (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self.simulator.clear_faults()
+
+    def _run(self) -> None:
+        turn = 0
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):  # the simulator stopping under us at the end
+                self.simulator.clear_faults()  # a turn replaces the last one's fields, not merges
+                self.simulator.set_faults(**self.turns[turn % len(self.turns)], seed=turn)
+            turn += 1
+            self._stop.wait(self.every)
+
+
 class QueueSampler:
     """
     Reads the ``trigger`` table every second while the campaign runs: each OneInbox trigger's
@@ -248,23 +285,24 @@ def poll_figures(
     gets = Counter(
         r["path"] for r in requests if r["method"] == "GET" and r["route"] == "/v1/calls/{call_id}"
     )
-    per_call = [gets.get(f"/v1/calls/{c['id']}", 0) for c in mapped_calls]
+    per_call = sorted(gets.get(f"/v1/calls/{c['id']}", 0) for c in mapped_calls)
     lengths = [
         (parse_iso(c["ended_at"]) - parse_iso(c["created_at"])) / speed
         for c in mapped_calls
         if c.get("ended_at")
     ]
     lists = sum(1 for r in requests if r["method"] == "GET" and r["route"] == "/v1/calls/cursor")
-    mean_gets = statistics.fmean(per_call) if per_call else 0.0
+    median = statistics.median(per_call) if per_call else 0.0
     alone = statistics.fmean(lengths) if lengths else 0.0
+    # The waits that overlapped fewer than 3 others (the campaign's tail) poll alone: the median.
     findings.check(
-        bool(per_call) and mean_gets < alone / 2,
-        f"mapped waits shared the poller: {mean_gets:.1f} reads of its call per wait "
-        f"(alone: about {alone:.0f}, one per second of the call)",
+        bool(per_call) and median <= alone / 3,
+        f"mapped waits shared the queue triggerer's poller: median {median:g} reads of its call per "
+        f"wait (polling alone: about {alone:.0f}, one per second of the call)",
         f"{per_call}",
     )
     return {
-        "call_reads_per_mapped_wait": {"mean": round(mean_gets, 2), "max": max(per_call, default=0)},
+        "call_reads_per_mapped_wait": {"median": median, "each": per_call},
         "mapped_call_real_seconds_mean": round(alone, 1),
         "list_rounds": lists,
     }
