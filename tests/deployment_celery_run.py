@@ -43,8 +43,8 @@ from tests.helpers.deployment_checks import (
     wind_down,
 )
 
-#: A 22 s simulated call lasts 11 s: long enough for the mapped waits to overlap in the queue
-#: triggerer and share its poller (which joins from 4 waits of one agent on).
+#: A 22 s simulated call lasts 11 s; the mapped calls (suffix 01: talks 30 s) 16 s: long enough for
+#: the mapped waits to overlap in the queue triggerer and share its poller (from 4 waits of an agent).
 SPEED = 2.0
 #: The OneInbox tasks' Celery queue, and the triggerer queue of their waits.
 QUEUE = "oneinbox"
@@ -71,7 +71,8 @@ RUN_TIMEOUT = 330.0
 def specs(contacts: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The mapped campaign and the campaign operator's runs, ``contacts`` split between them."""
     mapped = {"dag_id": "deploy_mapped_campaign", "n": contacts - contacts // 2, "prefix": "+141566",
-              "agent_id": "agt_sales", "cap": 8}  # fmt: skip
+              "agent_id": "agt_sales", "cap": 8,
+              "suffixes": ["01"]}  # fmt: skip
     campaign = {"dag_id": "deploy_campaign_operator", "n": contacts // 2, "prefix": "+141567",
                 "agent_id": "agt_support", "cap": 3, "calls_per_minute": 60}  # fmt: skip
     return mapped, campaign
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="oneinbox-celery-deployment-test-"))
     simulator = DeploymentSimulator(
-        api_key, speed=SPEED, log_path=work / "simulator.log", options=["--max-calls-per-second", "1"]
+        api_key, speed=SPEED, log_path=work / "simulator.log", options=["--max-calls-per-second", "2"]
     )
     connection_extra = {"max_retries": 4, "retry_wait_min": 0.2, "retry_wait_max": 2, "timeout": 10}
     deployment: CeleryDeployment | None = None
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         results_path = work / "campaign-results.jsonl"
         runs = {
             mapped["dag_id"]: deployment.trigger(
-                mapped["dag_id"], {k: mapped[k] for k in ("n", "prefix", "agent_id")}
+                mapped["dag_id"], {k: mapped[k] for k in ("n", "prefix", "agent_id", "suffixes")}
             ),
             campaign["dag_id"]: deployment.trigger(
                 campaign["dag_id"],
@@ -201,12 +202,20 @@ def run_kills(
         stats = simulator.stats()
         session = deployment.kill_worker_session(worker)
         created = stats["calls_created_by_to_number"]
+        mapped_numbers = numbers(mapped)
         kills["worker"] = {
             "name": worker,
             "at_seconds": round(time.monotonic() - started),
             "tasks": tasks,
             "creates_requested_before": stats["requests_by_route"].get("POST /v1/calls", 0),
             "calls_created_before": sum(created.get(n, 0) for n in ours),
+            # A killed place_call whose call existed was between its create and its deferral.
+            "killed_place_calls_with_call_created": sum(
+                1 for task, i, _ in tasks if task == "place_call" and created.get(mapped_numbers[i])
+            ),
+            "killed_campaign_calls_created": sum(created.get(n, 0) for n in numbers(campaign))
+            if any(task == "campaign" for task, _, _ in tasks)
+            else None,
             **session,
         }
         print(f"== SIGKILL {worker}'s whole session: {kills['worker']}", flush=True)

@@ -122,8 +122,8 @@ class DeploymentSimulator(SimulatorProcess):
 
 
 def numbers(spec: dict[str, Any]) -> list[str]:
-    """A deployment campaign's numbers (``n``, ``prefix``), as its DAG builds them."""
-    suffixes = ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
+    """A deployment campaign's numbers (``n``, ``prefix``, ``suffixes``), as its DAG builds them."""
+    suffixes = spec.get("suffixes") or ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
     return [
         f"{spec['prefix']}{i // len(suffixes):03d}{suffixes[i % len(suffixes)]}" for i in range(spec["n"])
     ]
