@@ -8,8 +8,9 @@ worker`` processes listen to ``default`` and ``oneinbox``; the OneInbox tasks ru
 runs without ``--queues``. The simulator answers with faults (429, 503, dropped connections, lost
 ``POST /v1/calls`` responses) and its carrier limit. Mid-campaign: a worker's whole session is
 SIGKILLed while its tasks are placing calls (restarted after), then triggerer-1 while it holds the
-waits (restarted). A lost worker's tasks come back after ``[scheduler]
-task_instance_heartbeat_timeout``, set to :data:`HEARTBEAT_TIMEOUT` here (300 s by default).
+waits (restarted). A lost worker's running tasks come back after ``[scheduler]
+task_instance_heartbeat_timeout`` (:data:`HEARTBEAT_TIMEOUT` here, 300 s by default), the tasks it had
+reserved after ``[scheduler] task_queued_timeout`` (:data:`QUEUED_TIMEOUT` here, 600 s by default).
 
 Checks, as ``tests/deployment_run.py``: each contact called once (per idempotency key and per
 number), every result present, caps kept, no unasked hang-up, no API key in any log file; plus no
@@ -49,8 +50,14 @@ SPEED = 2.0
 #: The OneInbox tasks' Celery queue, and the triggerer queue of their waits.
 QUEUE = "oneinbox"
 #: ``[scheduler] task_instance_heartbeat_timeout`` (default 300 s): how late a lost worker's
-#: tasks come back (failed, then retried).
+#: running tasks come back (failed, then retried).
 HEARTBEAT_TIMEOUT = 30
+#: ``[scheduler] task_queued_timeout`` (default 600 s, checked every
+#: ``task_queued_timeout_check_interval``, default 120 s): how late the tasks a lost worker had
+#: reserved but not started come back (Celery prefetches; their messages stay unacknowledged in
+#: Redis until the broker's visibility timeout, which Airflow sets to a day). They are revoked and
+#: queued again, never started twice.
+QUEUED_TIMEOUT, QUEUED_CHECK_INTERVAL = 90, 10
 #: Faults, in turns of :data:`FAULT_TURN` seconds (the simulator has one filter for all of them).
 #: Reads: 503s, dropped connections, 429s. Creates: lost responses (the call was placed) and
 #: 429s; not 503s or drops, which leave a create's outcome unknown to anyone, so the provider
@@ -61,7 +68,7 @@ READ_FAULTS: dict[str, Any] = {
     "only_methods": ["GET"],
 }  # fmt: skip
 CREATE_FAULTS: dict[str, Any] = {
-    "lose_create_response_ratio": 0.2, "rate_limit_ratio": 0.1, "retry_after": 1,
+    "lose_create_response": 1, "lose_create_response_ratio": 0.1, "rate_limit_ratio": 0.1, "retry_after": 1,
     "only_methods": ["POST"], "only_routes": ["/v1/calls"],
 }  # fmt: skip
 FAULT_TURN = 4.0
@@ -107,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 "ONEINBOX_DEPLOY_POLL_INTERVAL": "1",
                 "ONEINBOX_DEPLOY_QUEUE": QUEUE,
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": str(QUEUED_CHECK_INTERVAL),
             },
             root=work / "deployment",
             queues=("default", QUEUE),

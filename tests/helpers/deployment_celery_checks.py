@@ -200,6 +200,10 @@ def check_celery_run(
         unasked_hang_ups=stops,
         faults_injected=faults,
         carrier_limit_refusals=stats["limits"]["refusals_by_code"].get("RATE_LIMITED", 0),
+        stuck_in_queued_log_lines=sum(
+            path.read_text(errors="replace").count("stuck in queued")
+            for path in deployment.log_dir.glob("scheduler*.log")
+        ),
         kills=kills,
     )
     return figures
