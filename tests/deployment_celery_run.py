@@ -72,7 +72,8 @@ CREATE_FAULTS: dict[str, Any] = {
     "only_methods": ["POST"], "only_routes": ["/v1/calls"],
 }  # fmt: skip
 FAULT_TURN = 4.0
-RUN_TIMEOUT = 330.0
+#: Seconds from the start until both runs must have ended (the default campaign); more contacts, more.
+RUN_TIMEOUT, RUN_TIMEOUT_PER_EXTRA_CONTACT = 330.0, 8.0
 
 
 def specs(contacts: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         kills = run_kills(deployment, simulator, runs, mapped, campaign, started)
         states = {}
         for dag_id, run_id in runs.items():
-            left = RUN_TIMEOUT - (time.monotonic() - started)
+            budget = RUN_TIMEOUT + RUN_TIMEOUT_PER_EXTRA_CONTACT * max(0, args.contacts - 24)
+            left = budget - (time.monotonic() - started)
             states[dag_id] = deployment.wait_for_run(dag_id, run_id, max(left, 30))
             print(f"== {dag_id}: {states[dag_id]} after {time.monotonic() - started:.0f} s", flush=True)
         sampler.stop()
