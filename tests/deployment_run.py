@@ -22,7 +22,6 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ from tests.helpers.deployment_checks import (
     check_caps,
     check_once_per_key,
     interrupted,
+    numbers,
+    poll,
     ran_to_the_end,
     report,
     wind_down,
@@ -66,25 +67,6 @@ READ_FAULTS: dict[str, Any] = {
     "seed": 12,
 }
 RUN_TIMEOUT = 330.0
-
-
-def numbers(spec: dict[str, Any]) -> list[str]:
-    """The campaign's numbers, as its DAG builds them."""
-    suffixes = ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
-    return [
-        f"{spec['prefix']}{i // len(suffixes):03d}{suffixes[i % len(suffixes)]}" for i in range(spec["n"])
-    ]
-
-
-def poll(condition: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
-    """``condition()`` once truthy, or ``None`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

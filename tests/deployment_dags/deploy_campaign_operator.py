@@ -10,6 +10,7 @@ Retries: a killed task process's try is retried and rebuilds from the campaign l
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pendulum
@@ -17,6 +18,10 @@ from airflow.sdk import DAG, Param, task
 
 from airflow_provider_oneinbox.operators.campaigns import OneInboxCampaignOperator
 
+#: The executor queue of the campaign task (see deploy_mapped_campaign); unset: the default queue.
+QUEUE = os.environ.get("ONEINBOX_DEPLOY_QUEUE") or os.environ.get(
+    "AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default"
+)
 SUFFIXES = ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
 
 
@@ -89,4 +94,5 @@ with DAG(
         # retry safe, never a second dial.
         retries=6,
         retry_delay=pendulum.duration(seconds=3),
+        queue=QUEUE,
     )

@@ -6,6 +6,7 @@ Run conf (or params): ``n`` contacts, numbers ``prefix`` + a 3-digit counter + a
 scenario suffix from ``suffixes`` (the simulator picks the call's scenario by the last two
 digits). The concurrency cap is ``max_active_tis_per_dag``, fixed when the file is parsed:
 ``ONEINBOX_DEPLOY_CONCURRENCY`` in the deployment's environment (deferred instances count).
+``ONEINBOX_DEPLOY_QUEUE``: the calling tasks' executor queue (the CeleryExecutor test's own queue).
 Retries: a killed task process's instance is retried, and reattaches to its call through the
 ledger instead of dialling again.
 """
@@ -22,6 +23,11 @@ from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 
 CONCURRENCY = int(os.environ.get("ONEINBOX_DEPLOY_CONCURRENCY", "4"))
 POLL_INTERVAL = float(os.environ.get("ONEINBOX_DEPLOY_POLL_INTERVAL", "2"))
+#: The executor queue of the calling tasks (CeleryExecutor: the workers' and the triggerer's
+#: ``--queues``); unset: Airflow's default queue.
+QUEUE = os.environ.get("ONEINBOX_DEPLOY_QUEUE") or os.environ.get(
+    "AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default"
+)
 SUFFIXES = ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
 
 with DAG(
@@ -66,4 +72,5 @@ with DAG(
         max_active_tis_per_dag=CONCURRENCY,
         retries=3,
         retry_delay=pendulum.duration(seconds=3),
+        queue=QUEUE,
     ).expand_kwargs(contacts())

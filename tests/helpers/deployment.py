@@ -173,10 +173,23 @@ class Deployment:
         for dag_id in self._examples:
             shutil.copy2(EXAMPLES_FOLDER / f"{dag_id}.py", self.airflow.dags / f"{dag_id}.py")
         self.api_port = free_port()
-        self.env = deployment_env(self.airflow, self.api_port, self.connection, self.settings)
+        settings = {**self.executor_settings(), **self.settings}
+        self.env = deployment_env(self.airflow, self.api_port, self.connection, settings)
         self.airflow.settings = {k: v for k, v in self.env.items() if k.startswith(("AIRFLOW", "PYTHONPATH"))}
         with self._counting_cli_cpu():
             self.airflow.migrate()
+        for name, command in self.components().items():
+            self.processes[name] = ManagedProcess(name, command, self.env, self.log_dir)
+            self.start_component(name)
+        wait_until(self._api_ready, timeout, "the api-server to answer")
+        self.wait_for_dags(timeout)
+
+    def executor_settings(self) -> dict[str, str]:
+        """The executor's environment, once PostgreSQL runs (``settings`` override it); none here."""
+        return {}
+
+    def components(self) -> dict[str, list[str]]:
+        """Each long-running component's name and ``airflow`` arguments, in starting order."""
         components = {
             "api-server": ["api-server", "--port", str(self.api_port), "--host", "127.0.0.1"],
             "dag-processor": ["dag-processor"],
@@ -186,11 +199,11 @@ class Deployment:
             components[f"triggerer-{number}"] = [
                 "triggerer", "--skip-serve-logs", "--capacity", str(self.triggerer_capacity),
             ]  # fmt: skip
-        for name, command in components.items():
-            self.processes[name] = ManagedProcess(name, command, self.env, self.log_dir)
-            self.processes[name].start()
-        wait_until(self._api_ready, timeout, "the api-server to answer")
-        self.wait_for_dags(timeout)
+        return components
+
+    def start_component(self, name: str) -> None:
+        """Start (or restart) the component ``name``."""
+        self.processes[name].start()
 
     def stop(self) -> None:
         """Stop every component (and every orphan of a killed one), then PostgreSQL."""
@@ -320,7 +333,7 @@ class Deployment:
 
     def restart(self, name: str) -> None:
         """Start ``name`` again, as its supervisor would after it died."""
-        self.processes[name].start()
+        self.start_component(name)
 
     def task_pid(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int | None:
         """The pid of the task process running that task instance now, if it is running here."""

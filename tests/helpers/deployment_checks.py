@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,25 @@ class DeploymentSimulator(SimulatorProcess):
                 cursor = page.get("next_cursor")
                 if not page.get("has_more") or not cursor:
                     return calls
+
+
+def numbers(spec: dict[str, Any]) -> list[str]:
+    """A deployment campaign's numbers (``n``, ``prefix``, ``suffixes``), as its DAG builds them."""
+    suffixes = spec.get("suffixes") or ["01", "03", "07", "10", "11", "12", "13", "14", "15", "16"]
+    return [
+        f"{spec['prefix']}{i // len(suffixes):03d}{suffixes[i % len(suffixes)]}" for i in range(spec["n"])
+    ]
+
+
+def poll(condition: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
+    """``condition()`` once truthy, or ``None`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    return None
 
 
 @dataclass

@@ -81,8 +81,25 @@ class ManagedProcess:
         self.process.wait(timeout=timeout)
         return time.monotonic() - started
 
+    def kill_session(self) -> list[int]:
+        """
+        SIGKILL every process of the main process's session at once, as a machine or container
+        loss does; the pids killed. A process group is not enough: Airflow's supervisor puts each
+        task process in a group of its own (same session), so ``killpg`` would leave tasks running.
+        """
+        assert self.process is not None
+        pids = session_pids(self.process.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        return pids
+
     def stop(self, grace: float = 20) -> None:
-        """SIGTERM the main process, SIGKILL it after ``grace``; then SIGKILL every group it ever had."""
+        """
+        SIGTERM the main process, SIGKILL it after ``grace``; then SIGKILL every process left in
+        any session it ever had (its groups and its task processes' own groups).
+        """
         if self.process is not None and self.process.poll() is None:
             self.terminate()
             try:
@@ -94,9 +111,43 @@ class ManagedProcess:
         for group in self.groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGKILL)
+            for pid in session_pids(group):  # started with a new session: its id is the first pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
     def log(self, tail: int = 3000) -> str:
         """The end of its newest log."""
         if not self.log_paths:
             return ""
         return self.log_paths[-1].read_text(errors="replace")[-tail:]
+
+
+def session_pids(session: int) -> list[int]:
+    """
+    Every live process whose session id is ``session`` (from ``/proc``), leader first.
+
+    :param session: The session id (a process started with ``start_new_session`` leads its own).
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            if os.getsid(int(entry.name)) == session and not _zombie(entry):
+                found.append(int(entry.name))
+    return sorted(found, key=lambda pid: (pid != session, pid))
+
+
+def process_groups(pids: list[int]) -> set[int]:
+    """The process groups of ``pids`` (those still alive)."""
+    groups = set()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            groups.add(os.getpgid(pid))
+    return groups
+
+
+def _zombie(proc: Path) -> bool:
+    # /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces and parentheses.
+    stat = (proc / "stat").read_text()
+    return stat[stat.rindex(")") + 2 :].startswith("Z")
