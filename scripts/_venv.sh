@@ -14,16 +14,15 @@ EXTRAS="${1:-}"
 
 # What an Airflow release needs pinned to run at all on a fresh, unconstrained install (what its
 # constraints file would pin; README "Supported versions" says why each).
-# - 3.1.x and 3.2.x: `svcs<26.2`. Their in-process execution API (`dag.test()`) ties the API
-#   app's lifespan to an object dropped right after use; when the garbage collector takes it, the
-#   lifespan exits and svcs 26.2+ then removes `app.state.svcs_registry`, so the task's next
-#   request fails (`ServerResponseError` on `task-instances/{id}/run`). 3.3 keeps the lifespan.
-# - 3.2.x also: its supervisor fails on pydantic 2.14 (`AttributeError:
-#   __pydantic_core_schema__`), and it leaves FastAPI uncapped while its execution API needs a
-#   FastAPI below 0.137 and a cadwyn below 9 (3.3 caps both itself).
+# 3.2.x: its supervisor fails on pydantic 2.14 (`AttributeError: __pydantic_core_schema__`); it
+# leaves FastAPI uncapped while its execution API needs a FastAPI below 0.137 and a cadwyn below 9
+# (3.3 caps both itself); and `svcs<26.2`: its in-process execution API (`dag.test()`) drops the
+# object holding the API app's lifespan right after use; once the garbage collector takes it the
+# lifespan exits, svcs 26.2+ then removes `app.state.svcs_registry`, and the task's `run` request
+# (which needs it from 3.2 on) fails: `ServerResponseError` on `task-instances/{id}/run`. 3.3
+# keeps the lifespan with the transport; 3.1's `run` does not use the registry.
 airflow_pins() {
     case "$1" in
-        3.1 | 3.1.*) echo "svcs<26.2" ;;
         3.2 | 3.2.*) echo "pydantic<2.14 fastapi<0.137 cadwyn<9 svcs<26.2" ;;
         *) echo "" ;;
     esac
