@@ -13,14 +13,16 @@ VENV="${ONEINBOX_VENV:-.venv}"
 EXTRAS="${1:-}"
 
 # What an Airflow release needs pinned to run at all on a fresh, unconstrained install (what its
-# constraints file would pin; README "Supported versions" says why each).
-# 3.2.x: its supervisor fails on pydantic 2.14 (`AttributeError: __pydantic_core_schema__`); it
-# leaves FastAPI uncapped while its execution API needs a FastAPI below 0.137 and a cadwyn below 9
-# (3.3 caps both itself); and `svcs<26.2`: its in-process execution API (`dag.test()`) drops the
-# object holding the API app's lifespan right after use; once the garbage collector takes it the
-# lifespan exits, svcs 26.2+ then removes `app.state.svcs_registry`, and the task's `run` request
-# (which needs it from 3.2 on) fails: `ServerResponseError` on `task-instances/{id}/run`. 3.3
-# keeps the lifespan with the transport; 3.1's `run` does not use the registry.
+# constraints file would pin; README "Supported versions" says why each). 3.1 and 3.3 need none.
+# 3.2.x:
+# - pydantic<2.14: its task supervisor fails on 2.14 (`AttributeError: __pydantic_core_schema__`).
+# - fastapi<0.137: it leaves FastAPI uncapped (3.1 and 3.3 cap it) while its execution API needs a
+#   FastAPI below 0.137; cadwyn 9 needs FastAPI 0.137.1+, so cadwyn<9 spares pip the backtracking.
+# - svcs<26.2: its in-process execution API (`dag.test()`) drops the object holding the API app's
+#   lifespan right after use; once the garbage collector takes it the lifespan exits, svcs 26.2+
+#   then removes `app.state.svcs_registry`, and the task's `run` request (which needs it from 3.2
+#   on) fails: `ServerResponseError` on `task-instances/{id}/run`. 3.3 keeps the lifespan alive
+#   with the transport; 3.1's `run` does not use the registry.
 airflow_pins() {
     case "$1" in
         3.2 | 3.2.*) echo "pydantic<2.14 fastapi<0.137 cadwyn<9 svcs<26.2" ;;
