@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -343,25 +344,32 @@ module.dag.test()
 """
 
 
+def tail(log: Path) -> str:
+    """The end of a child process's output, for an assertion message."""
+    return log.read_text(errors="replace")[-3000:]
+
+
 def test_killing_a_task_polling_in_the_worker_hangs_up_its_call(
-    sim: OneInboxSimulator, load_dag: Callable[..., Any]
+    sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path
 ) -> None:
     """
     A real kill: the worker process running the task gets SIGTERM (what Airflow's supervisor
     sends when a user marks a running task failed), and the task runner calls ``on_kill()``.
     """
     dag = place_call_dag(load_dag, arguments="deferrable=False, poll_interval=0.1")
-    worker = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE_WORKER, dag.fileloc],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
+    output = tmp_path / "worker.log"  # why the worker died, if it did
+    with output.open("wb") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", KILLABLE_WORKER, dag.fileloc],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
     try:
         deadline = time.monotonic() + 60
         while len(record_gets(sim)) < 3:  # it is polling
-            assert time.monotonic() < deadline, "the worker never polled"
-            assert worker.poll() is None, "the worker died"
+            assert time.monotonic() < deadline, "the worker never polled:\n" + tail(output)
+            assert worker.poll() is None, "the worker died:\n" + tail(output)
             time.sleep(0.05)
         call_id = the_call(sim)["id"]
         worker.send_signal(signal.SIGTERM)
