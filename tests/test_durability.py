@@ -19,13 +19,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.operators.calls import (
     IDEMPOTENCY_METADATA_KEY,
@@ -105,7 +106,7 @@ path, dag_id, logical_date = sys.argv[1:]
 spec = importlib.util.spec_from_file_location("killed_worker_dag", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-module.dag.test(logical_date=datetime.fromisoformat(logical_date))
+module.dag.test(logical_date=datetime_fromisoformat(logical_date))
 print("dag.test() returned: the worker was not killed")
 """
 
