@@ -19,19 +19,28 @@ __all__ = ["UTC", "StrEnum", "datetime_fromisoformat", "time_fromisoformat"]
 UTC = timezone.utc
 
 # What 3.11's ``fromisoformat`` reads beyond 3.10's: ``Z``, basic forms (``0900``, ``+0100``),
-# any number of fraction digits (kept to microseconds) and ``,`` before them. Week dates are not
-# read. Values are checked by the 3.10 parser the normalised string then goes to.
-_CLOCK = r"(?P<hh>\d{2})(?::?(?P<mm>\d{2})(?::?(?P<ss>\d{2})(?:[.,](?P<frac>\d+))?)?)?"
-_OFFSET = r"(?P<tz>Z|[+-]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?)?"
-_DATETIME_RE = re.compile(
-    rf"(?P<y>\d{{4}})-?(?P<mo>\d{{2}})-?(?P<d>\d{{2}})(?:[^\d]{_CLOCK}{_OFFSET})?", re.ASCII
-)
+# any number of fraction digits (kept to microseconds) and ``,`` before them. Not read: week
+# dates, and 3.11's non-ISO leniencies (a fraction after the hour or minute, ``HH:MM:SS:ff``,
+# other date-time separators than ``T`` and space). Values are checked by the 3.10 parser the
+# normalised string then goes to (what does not match goes to it as it is).
+_CLOCK = r"(?P<clock>\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?|\d{2}(?:\d{2}(?:[.,]\d+)?)?)?)"
+_OFFSET = r"(?P<tz>Z|[+-]\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?|\d{2}(?:\d{2}(?:\.\d+)?)?)?)?"
+_DAY = r"(?P<day>\d{4}-\d{2}-\d{2}|\d{8})"
+_DATETIME_RE = re.compile(rf"{_DAY}(?:[T ]{_CLOCK}{_OFFSET})?", re.ASCII)
 _TIME_RE = re.compile(rf"T?{_CLOCK}{_OFFSET}", re.ASCII)
-_OFFSET_RE = re.compile(r"([+-])(\d{2}):?(\d{2})?(?::?(\d{2})(?:\.(\d+))?)?", re.ASCII)
 
 
-def _fraction(digits: str | None) -> str:
-    return "" if digits is None else "." + digits[:6].ljust(6, "0")
+def _fields(text: str) -> tuple[list[str], str]:
+    """``"09:30:00.5"`` or ``"093000,5"`` → ``(["09", "30", "00"], ".500000")``."""
+    whole, _, fraction = text.replace(",", ".").partition(".")
+    digits = whole.replace(":", "")
+    pairs = [digits[index : index + 2] for index in range(0, len(digits), 2)]
+    return pairs, ("." + fraction[:6].ljust(6, "0")) if fraction else ""
+
+
+def _clock(text: str) -> str:
+    pairs, fraction = _fields(text)
+    return ":".join(pairs + ["00"] * (3 - len(pairs))) + fraction
 
 
 def _offset(text: str | None) -> str:
@@ -39,16 +48,8 @@ def _offset(text: str | None) -> str:
         return ""
     if text == "Z":
         return "+00:00"
-    parts = _OFFSET_RE.fullmatch(text)
-    if parts is None:  # pragma: no cover - _OFFSET only lets through what this reads
-        raise ValueError(f"Invalid isoformat offset: {text!r}")
-    sign, hours, minutes, seconds, fraction = parts.groups()
-    normalised = f"{sign}{hours}:{minutes or '00'}"
-    return normalised if seconds is None else f"{normalised}:{seconds}{_fraction(fraction)}"
-
-
-def _clock(parts: re.Match[str]) -> str:
-    return f"{parts['hh']}:{parts['mm'] or '00'}:{parts['ss'] or '00'}{_fraction(parts['frac'])}"
+    pairs, fraction = _fields(text[1:])
+    return text[0] + ":".join(pairs + ["00"] * (2 - len(pairs))) + fraction
 
 
 def datetime_fromisoformat_310(value: str) -> datetime:
@@ -58,13 +59,15 @@ def datetime_fromisoformat_310(value: str) -> datetime:
     :param value: The ISO 8601 date or date-time.
     :raises ValueError: When ``value`` is not one, as ``datetime.fromisoformat`` does.
     """
-    with_clock = _DATETIME_RE.fullmatch(value) if isinstance(value, str) else None
-    if with_clock is None:
+    parts = _DATETIME_RE.fullmatch(value) if isinstance(value, str) else None
+    if parts is None:
         return datetime.fromisoformat(value)
-    day = f"{with_clock['y']}-{with_clock['mo']}-{with_clock['d']}"
-    if with_clock["hh"] is None:
+    day = (
+        parts["day"] if "-" in parts["day"] else f"{parts['day'][:4]}-{parts['day'][4:6]}-{parts['day'][6:]}"
+    )
+    if parts["clock"] is None:
         return datetime.fromisoformat(day)
-    return datetime.fromisoformat(f"{day}T{_clock(with_clock)}{_offset(with_clock['tz'])}")
+    return datetime.fromisoformat(f"{day}T{_clock(parts['clock'])}{_offset(parts['tz'])}")
 
 
 def time_fromisoformat_310(value: str) -> time:
@@ -77,7 +80,7 @@ def time_fromisoformat_310(value: str) -> time:
     parts = _TIME_RE.fullmatch(value) if isinstance(value, str) else None
     if parts is None:
         return time.fromisoformat(value)
-    return time.fromisoformat(f"{_clock(parts)}{_offset(parts['tz'])}")
+    return time.fromisoformat(f"{_clock(parts['clock'])}{_offset(parts['tz'])}")
 
 
 if sys.version_info >= (3, 11):
