@@ -106,7 +106,7 @@ path, dag_id, logical_date = sys.argv[1:]
 spec = importlib.util.spec_from_file_location("killed_worker_dag", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-module.dag.test(logical_date=datetime_fromisoformat(logical_date))
+module.dag.test(logical_date=datetime.fromisoformat(logical_date))
 print("dag.test() returned: the worker was not killed")
 """
 
