@@ -77,6 +77,9 @@ def test_killing_a_worker_only_campaign_hangs_up_its_live_calls_and_says_how_man
     while sim.calls_created() < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sim.calls_created() == 2
+    # The simulator counts a create before its answer reaches the worker: wait for both ids.
+    while len(getattr(operator._runner, "live_calls", ())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     runner = operator._runner
     assert runner is not None
     live = list(runner.live_calls)
