@@ -25,9 +25,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.placed_calls import (
     SEARCH_TIME_BUDGET_SECONDS,

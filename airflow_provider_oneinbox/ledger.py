@@ -33,9 +33,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import (
     OneInboxError,
     OneInboxMalformedResponseError,

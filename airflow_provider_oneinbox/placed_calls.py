@@ -15,8 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 
 if TYPE_CHECKING:
     from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
@@ -60,7 +62,7 @@ def parse_created_at(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime_fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
 from airflow_provider_oneinbox.models.phone import E164_EXAMPLE, E164_PATTERN, require_phone_number
 
@@ -217,7 +218,7 @@ def require_iso_datetime(field: str, value: Any) -> str:
         moment = value
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = datetime_fromisoformat(value.strip())
         except ValueError:
             raise OneInboxInputError(
                 field, f"expected an ISO 8601 date-time such as '2030-01-31T15:00:00+00:00', got {value!r}"

@@ -14,9 +14,10 @@ wait's error budget and backoff) or defers to
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.links.oneinbox import CALL_ID_XCOM_KEY, CALL_URL_XCOM_KEY
 from airflow_provider_oneinbox.rules.results import build_call_result, post_call_data_ready

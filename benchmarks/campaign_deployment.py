@@ -37,10 +37,11 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_oneinbox._compat import UTC
 from benchmarks.campaign_measure import (
     call_stats,
     component_of,

@@ -15,8 +15,10 @@ import logging
 import resource
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from airflow_provider_oneinbox._compat import UTC
 
 
 def _rss_mb() -> float:

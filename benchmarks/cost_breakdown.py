@@ -46,8 +46,8 @@ def _rss() -> int:
 async def _measure(operation: str, count: int, base_url: str, ca: str, call_id: str) -> dict[str, float]:
     import aiohttp
     import greenback
-    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
+    from airflow_provider_oneinbox.hooks._async_connection import get_async_connection, get_async_extra_dejson
     from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
     url = f"{base_url}/v1/calls/{call_id}"

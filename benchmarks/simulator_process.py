@@ -16,13 +16,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.simulator import DEFAULT_API_KEY
 
 #: Route key of the poll in ``requests_by_route``.
@@ -34,7 +34,7 @@ START_TIMEOUT = 60.0
 
 def parse_iso(value: str) -> float:
     """Epoch seconds of an ISO-8601 ``...Z`` timestamp."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime_fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class SimulatorProcess:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.rules.call_events import (
     CREATED_AT_MARGIN,
     MAX_SETTLED_IDS,
@@ -88,7 +89,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Sim], list[tuple[float, int | None]
 
 
 def created_of(record: dict[str, Any]) -> float:
-    return datetime.fromisoformat(record["created_at"]).timestamp()
+    return datetime_fromisoformat(record["created_at"]).timestamp()
 
 
 class Lister:

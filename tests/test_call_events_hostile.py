@@ -11,12 +11,13 @@ import logging
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.events.store import MemoryCursorStore
 from airflow_provider_oneinbox.events.walk import CallEventWatchError
 from airflow_provider_oneinbox.simulator import OneInboxSimulator

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.campaigns.inflight import (
     MAX_WAIT,
     absence_trusted_from,

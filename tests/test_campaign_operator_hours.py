@@ -23,7 +23,9 @@ pytestmark = pytest.mark.airflow_db
 def test_contacts_outside_their_calling_hours_until_the_deadline_are_not_called(
     sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime
+
+    from airflow_provider_oneinbox._compat import UTC
 
     closed_today = [day for day in range(7) if day != datetime.now(UTC).weekday()]
     contacts = [{"to_number": NUMBERS[4], "timezone": "UTC"}]
@@ -44,8 +46,9 @@ def test_contacts_outside_their_calling_hours_until_the_deadline_are_not_called(
 def test_a_hundred_thousand_contacts_closed_until_the_deadline_end_quickly_in_input_order_uncalled(
     sim: OneInboxSimulator, load_dag: Callable[..., Any], tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime
 
+    from airflow_provider_oneinbox._compat import UTC
     from tests.helpers.contacts import write_contacts_csv
 
     # Open only two days from now: never before a one-minute deadline, whatever the time of day.

@@ -18,8 +18,9 @@ def test_stopping_a_campaign_hangs_up_its_live_calls_and_marks_the_rest_stopped(
     sim: OneInboxSimulator,
 ) -> None:
     # The runner the operator's on_kill stops, driven directly: two 600 s calls live, one contact waiting.
-    from datetime import UTC, datetime
+    from datetime import datetime
 
+    from airflow_provider_oneinbox._compat import UTC
     from tests.helpers.calls import get
     from tests.helpers.campaigns import direct_runner
 
@@ -45,9 +46,10 @@ def test_killing_a_worker_only_campaign_hangs_up_its_live_calls_and_says_how_man
     # Airflow's SIGTERM handler calls it. Two 600 s calls go live, a third contact waits for a slot.
     import threading
     import time
-    from datetime import UTC, datetime
+    from datetime import datetime
     from types import SimpleNamespace
 
+    from airflow_provider_oneinbox._compat import UTC
     from airflow_provider_oneinbox.operators.campaigns import OneInboxCampaignOperator
     from tests.helpers.calls import get
 
@@ -75,6 +77,9 @@ def test_killing_a_worker_only_campaign_hangs_up_its_live_calls_and_says_how_man
     while sim.calls_created() < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sim.calls_created() == 2
+    # The simulator counts a create before its answer reaches the worker: wait for both ids.
+    while len(getattr(operator._runner, "live_calls", ())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     runner = operator._runner
     assert runner is not None
     live = list(runner.live_calls)

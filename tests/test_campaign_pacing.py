@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.campaigns.pacing import Pacing, PacingDecision, latest_start
 
 T0 = datetime(2026, 6, 10, 12, tzinfo=UTC)

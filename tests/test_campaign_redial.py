@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.campaigns.redial import MAX_ATTEMPTS, RedialPolicy
 
 ENDED = datetime(2026, 6, 10, 15, 4, tzinfo=UTC)

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.airflow_db
 
 
 def test_refusals_in_a_row_double_the_pause_and_a_placed_call_resets_it(sim: OneInboxSimulator) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime
 
+    from airflow_provider_oneinbox._compat import UTC
     from tests.helpers.campaigns import direct_runner
 
     now = datetime.now(UTC)

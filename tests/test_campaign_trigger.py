@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers.campaign import OneInboxCampaignTrigger
 from tests.conftest import TEST_API_KEY

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from tests.helpers.calls import get, place
 from tests.helpers.trigger_runs import campaign_trigger_for, first_event_within, only_event, run_together

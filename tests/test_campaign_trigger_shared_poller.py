@@ -8,8 +8,9 @@ Run on one event loop, as one triggerer process runs them, against the simulator
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.simulator import OneInboxSimulator
 from airflow_provider_oneinbox.triggers import shared_poller
 from tests.helpers.calls import place

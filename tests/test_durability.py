@@ -19,13 +19,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.operators.calls import (
     IDEMPOTENCY_METADATA_KEY,

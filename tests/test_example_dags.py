@@ -195,8 +195,9 @@ def test_export_dag_writes_the_days_calls_with_their_recordings(
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta
 
+    from airflow_provider_oneinbox._compat import UTC
     from tests.helpers.exports import instant, lines_of
     from tests.helpers.simulator_api import create_call, get_call, wait_for
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import (
     OneInboxAuthError,
     OneInboxInputError,

@@ -6,7 +6,7 @@ context holds them), and the bounded handled-ids record on a store with the acce
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.events.consume import (
     HandledCalls,
     call_events,

@@ -16,7 +16,9 @@ STOPS = [Stop("SIGTERM", T + 100, restarted=T + 103), Stop("SIGKILL", T + 200, r
 
 
 def _iso(epoch: float) -> str:
-    from datetime import UTC, datetime
+    from datetime import datetime
+
+    from airflow_provider_oneinbox._compat import UTC
 
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib.util import find_spec
 from typing import Any
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.campaign_ledger import CAMPAIGN_STORE_HEAD_KEY, PAGE_SIZE, CampaignLedger
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.ledger import IDEMPOTENCY_METADATA_KEY, contact_idempotency_key

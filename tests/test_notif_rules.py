@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.ledger import call_idempotency_key
 from airflow_provider_oneinbox.rules.notify import (
     first_line,

@@ -26,7 +26,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
 import phonenumbers
@@ -34,6 +34,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator
@@ -330,8 +331,8 @@ def test_invalid_input_never_reaches_the_api_and_valid_input_always_does(
     if scheduled is None:
         assert call["scheduled_at"] is None
     else:
-        moment = scheduled if isinstance(scheduled, datetime) else datetime.fromisoformat(scheduled.strip())
-        assert datetime.fromisoformat(call["scheduled_at"]) == moment
+        moment = scheduled if isinstance(scheduled, datetime) else datetime_fromisoformat(scheduled.strip())
+        assert datetime_fromisoformat(call["scheduled_at"]) == moment
 
 
 def outcome(action: Callable[[], T], *errors: type[BaseException]) -> tuple[T | None, BaseException | None]:

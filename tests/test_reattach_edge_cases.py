@@ -7,12 +7,13 @@ the run was due, which a clear does not move.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.operators.calls import OneInboxPlaceCallOperator
 from tests.conftest import task_xcoms
 from tests.helpers.calls import AGENT, FROM

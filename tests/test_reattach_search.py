@@ -6,12 +6,13 @@ tests' own (real loopback HTTP) that page honestly, endlessly or nonsensically.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.hooks.oneinbox import OneInboxHook
 from airflow_provider_oneinbox.placed_calls import (
     CLOCK_SKEW_MARGIN,

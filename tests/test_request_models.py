@@ -8,13 +8,14 @@ is a valid ``CallRecord``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 import requests
 from pydantic import ValidationError
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import OneInboxInputError, OneInboxMalformedResponseError
 from airflow_provider_oneinbox.hooks import api
 from airflow_provider_oneinbox.hooks.records import CALL_FIELDS, call_record_of

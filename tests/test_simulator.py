@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 import requests
 
 import airflow_provider_oneinbox.simulator as simulator_pkg
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.simulator import (
     DEFAULT_API_KEY,
     SCENARIOS,
@@ -175,7 +176,7 @@ def test_lifecycle_post_call_data_arrives_after_the_end(frozen: OneInboxSimulato
 
 def test_scheduled_call_is_queued_until_due(frozen: OneInboxSimulator) -> None:
     sim = frozen
-    sim_now = datetime.fromisoformat(sim.stats()["sim_time"])
+    sim_now = datetime_fromisoformat(sim.stats()["sim_time"])
     when = (sim_now + timedelta(minutes=5)).isoformat()
     call = create_call(sim, scheduled_at=when)
     assert call["status"] == "queued"

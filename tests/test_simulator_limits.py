@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.simulator import SimOptions
 from tests.helpers.simulator_api import api, create_call
 
@@ -116,7 +117,7 @@ def test_stopping_a_call_frees_its_slot_at_once(frozen: OneInboxSimulator) -> No
 def test_queued_and_web_calls_occupy_the_agent(frozen: OneInboxSimulator) -> None:
     sim = frozen
     sim.configure(max_concurrent_calls=2)
-    later = datetime.fromisoformat(sim.stats()["sim_time"]) + timedelta(hours=1)
+    later = datetime_fromisoformat(sim.stats()["sim_time"]) + timedelta(hours=1)
     scheduled = create_call(sim, to_number=number(0), scheduled_at=later.isoformat())
     web = api(sim, "POST", "/v1/calls/web", json={"agent_id": "agt_sales"})
     assert web.status_code == 201

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.simulator import SEED_AGENT_IDS, OneInboxSimulator, SimOptions
 from airflow_provider_oneinbox.simulator.record import CALL_FIELDS
 from tests.conftest import TEST_API_KEY
@@ -236,7 +237,7 @@ def test_prefixed_ids_and_404_for_any_unknown_id(sim: OneInboxSimulator) -> None
 
 # -- usage and quota -----------------------------------------------------------------------------
 def seconds_to_midnight(sim: OneInboxSimulator) -> float:
-    now = datetime.fromisoformat(sim.stats()["sim_time"])
+    now = datetime_fromisoformat(sim.stats()["sim_time"])
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
     return (midnight - now).total_seconds()
 
@@ -258,7 +259,7 @@ def test_usage_reports_the_day_and_the_month(frozen: OneInboxSimulator) -> None:
     assert usage["calls_this_month"] == 2
     assert usage["minutes_used_this_month"] == round(42 / 60, 2)
     assert usage["cost_cents_this_month"] == 18
-    period = datetime.fromisoformat(usage["period_start"])
+    period = datetime_fromisoformat(usage["period_start"])
     assert (period.day, period.hour, period.minute) == (1, 0, 0)
 
 

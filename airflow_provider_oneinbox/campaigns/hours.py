@@ -21,10 +21,11 @@ import contextlib
 import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from airflow_provider_oneinbox._compat import UTC, time_fromisoformat
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
 
 __all__ = [
@@ -54,7 +55,7 @@ def _parse_time(value: Any) -> time:
     parsed = value if isinstance(value, time) else None
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
-            parsed = time.fromisoformat(value.strip())
+            parsed = time_fromisoformat(value.strip())
     if parsed is None:
         raise OneInboxInputError(
             "calling_hours",

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from airflow_provider_oneinbox._compat import UTC
 
 __all__ = ["absence_trusted_from", "earlier_process_until", "wait_before_walk", "wait_for_inflight_creates"]
 

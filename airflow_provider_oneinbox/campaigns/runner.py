@@ -10,9 +10,10 @@ only sent from :meth:`_place`, after :meth:`CampaignLedger.begin` recorded the a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.campaigns.results import COMPLETED, UNKNOWN
 from airflow_provider_oneinbox.campaigns.state import (
     ENDED,

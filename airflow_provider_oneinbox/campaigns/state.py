@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.campaigns.results import NOT_CALLED, UNKNOWN, ContactResult, progress_line
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+    return datetime_fromisoformat(value) if isinstance(value, str) else None
 
 
 def entry_of(state: ContactState) -> dict[str, Any] | None:

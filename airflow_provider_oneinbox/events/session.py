@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_oneinbox import _compat
 from airflow_provider_oneinbox.events.feed import Subscription, subscribed
 from airflow_provider_oneinbox.events.reads import lists_post_call_data, read_unlisted
 from airflow_provider_oneinbox.events.store import cursor_store_for
@@ -237,8 +238,8 @@ class WatchSession:
                                     )
                                 )
                     timeout = COMMIT_TICK if self.pending() else max(trigger.poll_interval, COMMIT_TICK)
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(timeout):
+                    with contextlib.suppress(*_compat.TIMEOUT_ERRORS):
+                        async with _compat.timeout(timeout):
                             await notify.wait()
                     notify.clear()
                     for subscription in list(subscriptions.values()):

@@ -16,9 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import OneInboxPaginationError
 from airflow_provider_oneinbox.export.spec import ExportSpec, api_instant
 from airflow_provider_oneinbox.rules.results import post_call_data_ready

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
 
 #: ``direction`` values: a call's own direction, or ``None``/``"any"`` for both.
@@ -39,7 +40,7 @@ def parse_instant(field: str, value: Any) -> datetime:
     when = value
     if isinstance(value, str):
         try:
-            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            when = datetime_fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise OneInboxInputError(
                 field,
@@ -61,7 +62,7 @@ def api_instant(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        when = datetime_fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if when.tzinfo is None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from airflow_provider_oneinbox import _compat
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks import failures
 from airflow_provider_oneinbox.hooks.api import ApiRequest
@@ -42,18 +43,20 @@ from airflow_provider_oneinbox.hooks.transport import (
 )
 
 _TLS = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError)
+#: What the exchange may raise that :func:`_classify` turns into a OneInbox error.
+_EXCHANGE_FAILURES: tuple[type[Exception], ...] = (aiohttp.ClientError, *_compat.TIMEOUT_ERRORS)
 
 
 class RequestClock:
     """
     The deadline of one request, paused while it waits for a pooled connection.
 
-    :param timer: The ``asyncio.timeout`` around the exchange.
+    :param timer: The ``asyncio.timeout`` (``_compat.timeout``) around the exchange.
     :param budget: Seconds the exchange may take once it has a connection.
     :param deadline: Loop time it may never run past, ``None`` for none.
     """
 
-    def __init__(self, timer: asyncio.Timeout, budget: float, deadline: float | None) -> None:
+    def __init__(self, timer: _compat.Timeout, budget: float, deadline: float | None) -> None:
         self.timer = timer
         self.budget = budget
         self.deadline = deadline
@@ -130,7 +133,7 @@ async def send(session: aiohttp.ClientSession, settings: OneInboxSettings, reque
     loop = asyncio.get_running_loop()
     deadline = None if request.deadline is None else loop.time() + (request.deadline - time.monotonic())
     failure: OneInboxError
-    timer = asyncio.timeout(None)
+    timer = _compat.timeout(None)
     clock = RequestClock(timer, budget, deadline)
     try:
         async with timer:
@@ -138,7 +141,7 @@ async def send(session: aiohttp.ClientSession, settings: OneInboxSettings, reque
             return await _exchange(session, settings, request, clock)
     except OneInboxError as exc:
         failure = exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except _EXCHANGE_FAILURES as exc:
         failure = _classify(settings, request, clock, exc)
     except ValueError as exc:  # a header the client cannot encode (UnicodeEncodeError, ...)
         failure = failures.unsendable(settings, request, exc)
@@ -181,7 +184,7 @@ def _classify(
         return failures.timeout_failure(settings, request, clock.budget, request_sent=clock.connected)
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return failures.timeout_failure(settings, request, clock.budget, request_sent=False)
-    if isinstance(error, TimeoutError):
+    if isinstance(error, _compat.TIMEOUT_ERRORS):
         return failures.timeout_failure(settings, request, clock.budget, request_sent=clock.connected)
     if isinstance(error, _TLS) or (isinstance(error, aiohttp.ClientSSLError) and not clock.connected):
         return failures.tls_failure(settings, request, reason)

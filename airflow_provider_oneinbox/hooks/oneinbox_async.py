@@ -11,10 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks import api, async_transport, session_pool
+from airflow_provider_oneinbox.hooks._async_connection import get_async_connection, get_async_extra_dejson
 from airflow_provider_oneinbox.hooks.api import ApiRequest, deadline_in
 from airflow_provider_oneinbox.hooks.base import OneInboxBaseHook
 from airflow_provider_oneinbox.hooks.records import call_page_of, call_record_of

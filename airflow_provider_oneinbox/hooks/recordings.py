@@ -21,10 +21,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.exceptions import OneInboxError
 
 #: Bytes read from the socket at a time.

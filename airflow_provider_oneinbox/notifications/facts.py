@@ -11,9 +11,10 @@ all of them into one :class:`NotificationFacts`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.rules.notify import first_line, run_url, task_log_url
 
 __all__ = ["NotificationFacts", "facts_of"]
@@ -78,7 +79,7 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 def _aware(value: Any) -> datetime | None:
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime_fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
     if isinstance(value, datetime):

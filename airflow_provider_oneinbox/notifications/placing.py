@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.placed_calls import (
     IDEMPOTENCY_METADATA_KEY,
     SEARCH_TIME_BUDGET_SECONDS,

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.exceptions import OneInboxInputError
 from airflow_provider_oneinbox.operators._base import OneInboxBaseOperator, default_deferrable
 
@@ -171,7 +172,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
         runner.settle_now = set(ended)
         store = context.get("task_state_store")
         if isinstance(last_start, str):
-            runner.last_start = datetime.fromisoformat(last_start)
+            runner.last_start = datetime_fromisoformat(last_start)
         elif self.oneinbox_resumed and store is not None:
             # Pace from the deferring worker's exact latest start, not from the ledger's record plus
             # the create timeout (a crash's retry must assume that; a clean deferral need not).
@@ -181,7 +182,7 @@ class OneInboxCampaignOperator(OneInboxBaseOperator):
                 self.log.warning("Could not read %s from the task state store: %s", LAST_START_KEY, exc)
                 saved = None
             if isinstance(saved, str):
-                runner.last_start = datetime.fromisoformat(saved)
+                runner.last_start = datetime_fromisoformat(saved)
         self._runner = runner
         poll_every = timedelta(seconds=self.poll_interval)
         runner.poll_every = poll_every

@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from airflow_provider_oneinbox.rules._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.rules.results import analysis_of, post_call_data_ready
 from airflow_provider_oneinbox.rules.status import OneInboxCallStatus
 
@@ -32,7 +32,7 @@ def parse_time(value: Any) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime_fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from airflow_provider_oneinbox.rules._compat import StrEnum
 
 
 class OneInboxCallStatus(StrEnum):

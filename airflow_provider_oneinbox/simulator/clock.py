@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+
+from airflow_provider_oneinbox._compat import UTC
 
 
 class SimClock:

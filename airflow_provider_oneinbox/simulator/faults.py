@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import threading
-from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_oneinbox._compat import StrEnum
 
 Ratio = Field(default=0.0, ge=0.0, le=1.0)
 Burst = Field(default=0, ge=0)

@@ -9,12 +9,12 @@ or 400 ``code: VOICE_NOT_FOUND`` for an unknown ``overrides.tts.voice_id``.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from airflow_provider_oneinbox.simulator.context import Simulation
 from airflow_provider_oneinbox.simulator.models import CallIn, OutcomeIn, WebCallIn
 from airflow_provider_oneinbox.validation import MAX_PAGE_SIZE, MIN_PAGE_SIZE
@@ -43,7 +43,7 @@ def build_calls_router(sim: Simulation) -> APIRouter:
             metadata=body.metadata,
             overrides=fields.get("overrides"),
             webhook_url=body.webhook_url,
-            scheduled_at=None if body.scheduled_at is None else datetime.fromisoformat(body.scheduled_at),
+            scheduled_at=None if body.scheduled_at is None else datetime_fromisoformat(body.scheduled_at),
         )
         sim.webhooks.track(call)
         return JSONResponse(store.render(call), status_code=201)

@@ -6,9 +6,10 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.simulator.clock import SimClock
 from airflow_provider_oneinbox.simulator.errors import ApiError, not_found
 from airflow_provider_oneinbox.simulator.ids import check_path_id, new_id

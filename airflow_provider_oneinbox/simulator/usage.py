@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from airflow_provider_oneinbox._compat import UTC
 from airflow_provider_oneinbox.simulator.clock import SimClock
 from airflow_provider_oneinbox.simulator.errors import ApiError
 from airflow_provider_oneinbox.simulator.lifecycle import Call

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_oneinbox._compat import TIMEOUT_ERRORS
 from airflow_provider_oneinbox.simulator.deliveries import DeliveryLog
 from airflow_provider_oneinbox.simulator.lifecycle import Call
 from airflow_provider_oneinbox.simulator.state import Store
@@ -174,7 +175,7 @@ class WebhookDispatcher:
                 arrival = self.store.inbound.next_arrival(self.store.options.inbound_calls_per_minute)
                 next_at = min([*wakeups, arrival]) if arrival is not None else min(wakeups, default=None)
             timeout = None if next_at is None else clock.real_delay(next_at - clock.now()) + 0.001
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(*TIMEOUT_ERRORS):
                 await asyncio.wait_for(self._wake_event.wait(), timeout)
 
     # -- delivery -------------------------------------------------------------------------------

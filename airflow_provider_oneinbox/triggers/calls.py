@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_oneinbox import _compat
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.kill_marker import failed_by_itself
 from airflow_provider_oneinbox.rules.policy import DEFAULT_MAX_CONSECUTIVE_ERRORS
@@ -184,14 +185,14 @@ class OneInboxCallTrigger(BaseTrigger):
         left = watch.time_left()
         if left is not None and left <= 0:
             return watch.deadline_event()
-        bound = asyncio.timeout(None if left is None else left + DEADLINE_BACKSTOP_SECONDS)
+        bound = _compat.timeout(None if left is None else left + DEADLINE_BACKSTOP_SECONDS)
         try:
             async with bound:
                 # Just past the deadline, so that the hook's failure finds it passed.
                 call = await hook.get_call(self.call_id, timeout=None if left is None else left + 0.05)
         except OneInboxError as exc:
             return watch.observe_error(exc)
-        except TimeoutError:
+        except _compat.TIMEOUT_ERRORS:
             if not bound.expired():
                 raise
             self.log.warning(
@@ -327,9 +328,11 @@ class OneInboxCallTrigger(BaseTrigger):
         try:
             from airflow_provider_oneinbox.hooks.oneinbox_async import OneInboxAsyncHook
 
-            async with asyncio.timeout(ON_KILL_TIMEOUT_SECONDS):
-                async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
-                    call = await hook.stop_call(self.call_id)
+            async with (
+                _compat.timeout(ON_KILL_TIMEOUT_SECONDS),
+                OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook,
+            ):
+                call = await hook.stop_call(self.call_id)
             self.log.info(
                 "Task killed (task instance now %s); hung up OneInbox call %s (status %s).",
                 state,
@@ -388,7 +391,7 @@ async def task_instance_state(ti: Any) -> str | None:
         # Shielded: the comms read their answer in order, so an abandoned request must still
         # consume its own answer, or the next request of any trigger would get it.
         response = await asyncio.wait_for(asyncio.shield(asend(request)), TASK_STATE_TIMEOUT_SECONDS)
-    except TimeoutError:
+    except _compat.TIMEOUT_ERRORS:
         raise _StateUnknown(f"no answer within {TASK_STATE_TIMEOUT_SECONDS:.0f}s") from None
     except Exception as exc:
         raise _StateUnknown(f"asking failed: {exc!r}") from None

@@ -20,11 +20,13 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_oneinbox import _compat
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.kill_marker import failed_by_itself
 from airflow_provider_oneinbox.rules.campaign_events import CampaignWake
@@ -51,7 +53,7 @@ def _parse_time(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime_fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an ISO 8601 time or None, got {value!r}") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
@@ -344,9 +346,11 @@ class OneInboxCampaignTrigger(BaseTrigger):
                     self.log.warning("Could not hang up OneInbox call %s: %s", call_id, exc)
 
         try:
-            async with asyncio.timeout(kills.ON_KILL_TIMEOUT_SECONDS):
-                async with OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook:
-                    await asyncio.gather(*(stop(hook, call_id) for call_id in self.call_ids))
+            async with (
+                _compat.timeout(kills.ON_KILL_TIMEOUT_SECONDS),
+                OneInboxAsyncHook(oneinbox_conn_id=self.oneinbox_conn_id) as hook,
+            ):
+                await asyncio.gather(*(stop(hook, call_id) for call_id in self.call_ids))
         except Exception as exc:
             self.log.warning("Hanging up the campaign's calls stopped early: %r", exc)
         stopped = sum(done.values())

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox import _compat
 from airflow_provider_oneinbox.exceptions import OneInboxError
 from airflow_provider_oneinbox.hooks.responses import next_cursor
 from airflow_provider_oneinbox.hooks.settings import OneInboxSettings
@@ -132,9 +133,9 @@ class Seat:
             return sighting
         self._waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(max(timeout, 0.0)):
+            async with _compat.timeout(max(timeout, 0.0)):
                 return await self._waiter
-        except TimeoutError:
+        except _compat.TIMEOUT_ERRORS:
             return None
         finally:
             self._waiter = None
@@ -380,8 +381,8 @@ class Flock:
         :param timeout: How long to wait for the poller.
         """
         if not self._arrived.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(timeout, 0.0)):
+            with contextlib.suppress(*_compat.TIMEOUT_ERRORS):
+                async with _compat.timeout(max(timeout, 0.0)):
                     await self._arrived.wait()
         self._arrived.clear()
         taken = {call_id: seat.take() for call_id, seat in self.seats.items()}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_oneinbox import _compat
 from tests.helpers.simulator_api import api
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ async def collect(
 
     task = asyncio.ensure_future(consume())
     try:
-        async with asyncio.timeout(timeout):
+        async with _compat.timeout(timeout):
             while not await drive(events):
                 if task.done():
                     task.result()

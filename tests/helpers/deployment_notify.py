@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from airflow_provider_oneinbox._compat import datetime_fromisoformat
 from tests.helpers.deployment import Deployment
 from tests.helpers.deployment_checks import DeploymentSimulator, Findings
 
@@ -46,13 +47,12 @@ def files_naming(deployment: Deployment, text: str) -> list[str]:
 
 def placed_at(deployment: Deployment, files: list[str], call_id: str) -> float | None:
     """When a JSON log line of ``files`` says the call was placed (epoch seconds); ``None`` if none does."""
-    from datetime import datetime
 
     for name in files:
         for line in (deployment.root / name).read_text(errors="replace").splitlines():
             if f"Placed notification call {call_id}" in line:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
-                    return datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp()
+                    return datetime_fromisoformat(json.loads(line)["timestamp"]).timestamp()
     return None
 
 

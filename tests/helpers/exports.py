@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_oneinbox._compat import UTC, datetime_fromisoformat
 from tests.conftest import TEST_API_KEY
 
 LOG = logging.getLogger("tests.export")
@@ -39,7 +40,7 @@ def lines_of(path: Path) -> list[dict[str, Any]]:
 
 def instant(value: str) -> datetime:
     """An API timestamp as an aware UTC datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime_fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def every_call() -> list[dict[str, Any]]:

@@ -57,12 +57,14 @@ def answer_approval_when_asked(dag_id: str, task_id: str, chosen: list[str], tim
 
 
 def _answer_once(dag_id: str, task_id: str, chosen: list[str]) -> bool:
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from airflow.models.hitl import HITLDetail
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
+
+    from airflow_provider_oneinbox._compat import UTC
 
     with create_session() as session:
         query = select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
@@ -87,11 +89,13 @@ def _answer_once(dag_id: str, task_id: str, chosen: list[str]) -> bool:
 
 def missed_deadline_context(dag_run: Any) -> dict[str, Any]:
     """The context Airflow 3.3 gives a missed Deadline Alert's callback (``Deadline.handle_miss``)."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+
+    from airflow_provider_oneinbox._compat import UTC
 
     with create_session() as session:
         row = session.get(DagRun, dag_run.id)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_oneinbox import _compat
 from airflow_provider_oneinbox.rules.events import CallWaitEvent
 from airflow_provider_oneinbox.rules.watch import CallWatch
 from airflow_provider_oneinbox.triggers.calls import OneInboxCallTrigger
@@ -82,7 +83,7 @@ def run_together(
         return [event.payload async for event in trigger.run()]
 
     async def main() -> list[list[dict[str, Any]]]:
-        async with asyncio.timeout(timeout):
+        async with _compat.timeout(timeout):
             side = asyncio.ensure_future(alongside()) if alongside is not None else None
             events = await asyncio.gather(*(collect(trigger) for trigger in triggers))
             if side is not None:
@@ -103,9 +104,9 @@ def first_event_within(trigger: BaseTrigger, seconds: float) -> dict[str, Any] |
     async def first() -> dict[str, Any] | None:
         events = aiter(trigger.run())
         try:
-            async with asyncio.timeout(seconds):
+            async with _compat.timeout(seconds):
                 return (await anext(events)).payload
-        except TimeoutError:
+        except _compat.TIMEOUT_ERRORS:
             return None
         finally:
             await events.aclose()  # type: ignore[attr-defined]
