@@ -27,13 +27,15 @@ def test_contacts_outside_their_calling_hours_until_the_deadline_are_not_called(
 
     from airflow_provider_oneinbox._compat import UTC
 
-    closed_today = [day for day in range(7) if day != datetime.now(UTC).weekday()]
+    # Open only two days from now, so never before a one-minute deadline whatever the time of day
+    # (a two-second deadline could pass before a loaded machine started the task: "deadline").
+    open_day = (datetime.now(UTC).weekday() + 2) % 7
     contacts = [{"to_number": NUMBERS[4], "timezone": "UTC"}]
     results = tmp_path / "results.jsonl"
     body = campaign(
         contacts,
         results,
-        f'calling_hours=("00:00", "23:59"), calling_days={closed_today!r}, deadline=timedelta(seconds=2)',
+        f'calling_hours=("00:00", "23:59"), calling_days=[{open_day}], deadline=timedelta(minutes=1)',
     )
     dag_run = run(load_dag, body)
 
