@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# Airflow reads its configuration at import time: point it at a throwaway home first.
+# Airflow reads its configuration at import time: point it at a throwaway home first. Each
+# pytest-xdist worker imports this module itself: a home, metadata DB and dags folder per worker.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="oneinbox-airflow-home-")
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -32,7 +33,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 # One Fernet key for this process and every Airflow process a test starts (triggerers, workers),
 # as a deployment has: without it each process generates its own, and a triggerer cannot read the
-# trigger kwargs this process encrypted once anything in it reloads the configuration.
+# trigger kwargs this process encrypted once anything in it reloads the configuration. (pytest-xdist
+# workers inherit the key their controller set here.)
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 if TYPE_CHECKING:

@@ -47,6 +47,11 @@ from tests.helpers.triggerers import (
     wait_until,
 )
 
+# Under pytest-xdist (scripts/test), the module's tests stay on one worker: one PostgreSQL server
+# and one `airflow db migrate` (the module fixture), and the two stalled-triggerer runs, each a
+# triggerer pair timed against a 4 s health check, never compete with each other for the CPU.
+pytestmark = pytest.mark.xdist_group("postgres_triggerer_stall")
+
 AGENT = "agt_sales"
 FROM = "+14155550100"
 #: Airflow 3.3 added ``BaseTrigger.on_kill``, which its triggerer calls when it cancels a trigger.
