@@ -194,3 +194,38 @@ def asset_watchers_forgotten(airflow_db: None) -> Iterator[None]:
 
     yield
     forget_asset_watchers()
+
+
+#: Test modules that run real Airflow processes (triggerers, ``dag.test()`` children, PostgreSQL).
+#: On pytest-xdist workers (scripts/test: ``--dist loadgroup``) they run one after another on one
+#: worker: two of them side by side would compete for the CPU that their timed checks (heartbeats, a
+#: 4 s health check, 10 s state reads) depend on, and a module's own PostgreSQL starts once.
+REAL_PROCESS_MODULES = frozenset(
+    {
+        "test_triggerer_stall.py",
+        "test_shared_poller_triggerer.py",
+        "test_campaign_trigger_triggerer.py",
+        "test_durability.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """
+    ``--dist loadgroup``, with the tests of :data:`REAL_PROCESS_MODULES` as one more group.
+
+    Grouped by module name here: pytest-xdist 3.8 groups ``xdist_group`` marks by rewriting
+    ``item._nodeid``, which pytest 9.2 no longer reads (those marks are silently ignored).
+    The biggest groups are handed out first, so this one starts at once.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Scheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in REAL_PROCESS_MODULES:
+                return "real_airflow_processes"
+            return str(super()._split_scope(nodeid))
+
+    return Scheduling(config, log)
