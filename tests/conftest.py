@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# Airflow reads its configuration at import time: point it at a throwaway home first.
+# Airflow reads its configuration at import time: point it at a throwaway home first. Each
+# pytest-xdist worker imports this module itself: a home, metadata DB and dags folder per worker.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="oneinbox-airflow-home-")
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -32,7 +33,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 # One Fernet key for this process and every Airflow process a test starts (triggerers, workers),
 # as a deployment has: without it each process generates its own, and a triggerer cannot read the
-# trigger kwargs this process encrypted once anything in it reloads the configuration.
+# trigger kwargs this process encrypted once anything in it reloads the configuration. (pytest-xdist
+# workers inherit the key their controller set here.)
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 if TYPE_CHECKING:
@@ -195,3 +197,38 @@ def asset_watchers_forgotten(airflow_db: None) -> Iterator[None]:
 
     yield
     forget_asset_watchers()
+
+
+#: Test modules that run real Airflow processes (triggerers, ``dag.test()`` children, PostgreSQL).
+#: On pytest-xdist workers (scripts/test: ``--dist loadgroup``) they run one after another on one
+#: worker: two of them side by side would compete for the CPU that their timed checks (heartbeats, a
+#: 4 s health check, 10 s state reads) depend on, and a module's own PostgreSQL starts once.
+REAL_PROCESS_MODULES = frozenset(
+    {
+        "test_triggerer_stall.py",
+        "test_shared_poller_triggerer.py",
+        "test_campaign_trigger_triggerer.py",
+        "test_durability.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """
+    ``--dist loadgroup``, with the tests of :data:`REAL_PROCESS_MODULES` as one more group.
+
+    Grouped by module name here: pytest-xdist 3.8 groups ``xdist_group`` marks by rewriting
+    ``item._nodeid``, which pytest 9.2 no longer reads (those marks are silently ignored).
+    The biggest groups are handed out first, so this one starts at once.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Scheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in REAL_PROCESS_MODULES:
+                return "real_airflow_processes"
+            return str(super()._split_scope(nodeid))
+
+    return Scheduling(config, log)

@@ -66,6 +66,18 @@ def staging_files() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("oneinbox-export-*.part")}
 
 
+@pytest.fixture
+def own_temp_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """
+    A temporary directory of this test's own for the export's staging files: another pytest-xdist
+    worker exporting at the same time stages its files in the shared one.
+    """
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    return staging
+
+
 def test_a_list_whose_pages_never_end_fails_at_max_pages_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -82,7 +94,7 @@ def test_a_list_whose_pages_never_end_fails_at_max_pages_and_writes_nothing(
 
 @pytest.mark.parametrize("storage", ["file", "memory"])
 def test_a_walk_cut_off_midway_leaves_the_previous_file_intact_and_no_staging_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, storage: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, storage: str, own_temp_dir: Path
 ) -> None:
     import fsspec
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -99,8 +100,31 @@ def test_missing_analysis_ends_after_the_grace_period(
     assert task_xcoms(dag_run, "wait", "analysis") == [None]
 
 
+def end_the_call_once_polled_twice(sim: OneInboxSimulator, call_id: str) -> threading.Thread:
+    """
+    A thread that ends the call (frozen clock moved 10 minutes on) once it has been read twice.
+
+    The sensor's own look before it defers, then the trigger's first poll: on a running clock, a
+    loaded machine can take longer to start the task than the call lasts, and a call already over
+    is rightly returned without deferring.
+    """
+
+    def reads() -> int:
+        return len(sim.requests("GET", f"/v1/calls/{call_id}"))
+
+    def end_when_polled() -> None:
+        deadline = time.monotonic() + 60
+        while reads() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sim.advance(600)
+
+    thread = threading.Thread(target=end_when_polled, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_sensor_defers_rather_than_polling_in_the_worker(
-    sim: OneInboxSimulator,
+    frozen: OneInboxSimulator,
     load_dag: Callable[..., Any],
     capsys: pytest.CaptureFixture,
     caplog: pytest.LogCaptureFixture,
@@ -110,7 +134,9 @@ def test_sensor_defers_rather_than_polling_in_the_worker(
     # once, in a full 3.2.2 run, and a finished call is returned without deferring).
     sim.configure(speed=5)
     call_id = place("+14155550199")
+    ender = end_the_call_once_polled_twice(frozen, call_id)
     _, ti = run_sensor(load_dag, call_id)
+    ender.join(timeout=5)
     assert ti.state == "success"
     assert "running trigger in line" in output(capsys, caplog)
 
