@@ -129,10 +129,6 @@ def test_sensor_defers_rather_than_polling_in_the_worker(
     capsys: pytest.CaptureFixture,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # 25 simulated seconds to its analysis: 5 real ones, so the call is still live when the sensor
-    # first looks even on a loaded machine (at the session's 20x it ended before the sensor ran
-    # once, in a full 3.2.2 run, and a finished call is returned without deferring).
-    sim.configure(speed=5)
     call_id = place("+14155550199")
     ender = end_the_call_once_polled_twice(frozen, call_id)
     _, ti = run_sensor(load_dag, call_id)
