@@ -29,8 +29,7 @@ from tests.helpers.deployment import Deployment
 from tests.helpers.deployment_checks import (
     DeploymentSimulator,
     Findings,
-    check_caps,
-    check_once_per_key,
+    check_campaign_calls,
     interrupted,
     numbers,
     poll,
@@ -217,18 +216,7 @@ def check_everything(
 
     calls = simulator.all_calls()
     stats = simulator.stats()
-    by_agent: dict[str, list[dict[str, Any]]] = {}
-    for call in calls:
-        by_agent.setdefault(call["agent_id"], []).append(call)
-    for spec in (MAPPED, CAMPAIGN):
-        label, own = spec["dag_id"], by_agent.get(spec["agent_id"], [])
-        check_once_per_key(findings, label, own, numbers(spec))
-        per_number = {
-            n: c for n, c in stats["calls_created_by_to_number"].items() if n.startswith(spec["prefix"])
-        }
-        twice = {n: c for n, c in per_number.items() if c != 1}
-        check(not twice, f"{label}: each number created exactly once (simulator's count)", f"{twice}")
-        check_caps(findings, label, own, SPEED, spec["cap"], spec.get("calls_per_minute"))
+    check_campaign_calls(findings, calls, stats["calls_created_by_to_number"], (MAPPED, CAMPAIGN), SPEED)
     limits = stats["limits"]
     print(f"  simulator limits record: {json.dumps(limits)}; faults injected: {stats['faults_injected']}")
     check(bool(stats["faults_injected"]), "faults were injected", "none")

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,7 @@ from tests.helpers.deployment_celery import CeleryDeployment
 from tests.helpers.deployment_checks import (
     DeploymentSimulator,
     Findings,
-    check_caps,
-    check_once_per_key,
+    check_campaign_calls,
     find_secret,
     numbers,
 )
@@ -28,6 +28,37 @@ from tests.helpers.deployment_checks import (
 #: The provider's triggers, by ``trigger.classpath``.
 OURS = "airflow_provider_oneinbox."
 STOP_ROUTE = "POST /v1/calls/{call_id}/stop"
+
+
+class Repeating:
+    """
+    Calls ``action`` every ``every`` seconds on a daemon thread until stopped, first at once;
+    exceptions are swallowed (the simulator or PostgreSQL stopping under it at the end).
+
+    :param action: What to call.
+    :param every: Seconds between calls.
+    """
+
+    def __init__(self, action: Callable[[], None], every: float) -> None:
+        self.action, self.every = action, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        """Start calling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop calling (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.action()
+            self._stop.wait(self.every)
 
 
 class FaultTurns:
@@ -41,30 +72,24 @@ class FaultTurns:
     """
 
     def __init__(self, simulator: DeploymentSimulator, turns: list[dict[str, Any]], every: float) -> None:
-        self.simulator, self.turns, self.every = simulator, turns, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.simulator, self.turns = simulator, turns
+        self._turn = 0
+        self._repeating = Repeating(self._next_turn, every)
 
     def start(self) -> None:
         """Start with the first turn."""
-        self._thread.start()
+        self._repeating.start()
 
     def stop(self) -> None:
         """Stop turning and clear the faults (idempotent)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._repeating.stop()
         with contextlib.suppress(Exception):
             self.simulator.clear_faults()
 
-    def _run(self) -> None:
-        turn = 0
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # the simulator stopping under us at the end
-                self.simulator.clear_faults()  # a turn replaces the last one's fields, not merges
-                self.simulator.set_faults(**self.turns[turn % len(self.turns)], seed=turn)
-            turn += 1
-            self._stop.wait(self.every)
+    def _next_turn(self) -> None:
+        turn, self._turn = self._turn, self._turn + 1
+        self.simulator.clear_faults()  # a turn replaces the last one's fields, not merges
+        self.simulator.set_faults(**self.turns[turn % len(self.turns)], seed=turn)
 
 
 class QueueSampler:
@@ -81,23 +106,15 @@ class QueueSampler:
         self.holders: dict[int, set[str]] = {}
         self.others: dict[int, set[str]] = {}
         self.peak: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._repeating = Repeating(self.sample, 1.0)
 
     def start(self) -> None:
         """Start sampling."""
-        self._thread.start()
+        self._repeating.start()
 
     def stop(self) -> None:
         """Stop sampling (idempotent)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            with contextlib.suppress(Exception):  # PostgreSQL stopping under us at the end
-                self.sample()
+        self._repeating.stop()
 
     def sample(self) -> None:
         """One read of the ``trigger`` table."""
@@ -158,18 +175,7 @@ def check_celery_run(
 
     requests = simulator.requests()  # before all_calls, whose list pages the log would count
     calls, stats = simulator.all_calls(), simulator.stats()
-    by_agent: dict[str, list[dict[str, Any]]] = {}
-    for call in calls:
-        by_agent.setdefault(call["agent_id"], []).append(call)
-    for spec in specs:
-        label, own = spec["dag_id"], by_agent.get(spec["agent_id"], [])
-        check_once_per_key(findings, label, own, numbers(spec))
-        per_number = {
-            n: c for n, c in stats["calls_created_by_to_number"].items() if n.startswith(spec["prefix"])
-        }
-        twice = {n: c for n, c in per_number.items() if c != 1}
-        check(not twice, f"{label}: each number created exactly once (simulator's count)", f"{twice}")
-        check_caps(findings, label, own, speed, spec["cap"], spec.get("calls_per_minute"))
+    check_campaign_calls(findings, calls, stats["calls_created_by_to_number"], specs, speed)
     faults = stats["faults_injected"]
     check(
         all(faults.get(k) for k in ("429", "5xx", "lost_create_response")), f"faults injected: {faults}", ""

@@ -221,6 +221,37 @@ def check_caps(
         )
 
 
+def check_campaign_calls(
+    findings: Findings,
+    calls: list[dict[str, Any]],
+    created_by_number: dict[str, int],
+    specs: Iterable[dict[str, Any]],
+    speed: float,
+) -> None:
+    """
+    Per campaign (a spec: ``dag_id``, ``agent_id``, ``prefix``, ``n``, ``cap``, optional
+    ``calls_per_minute``): each contact called once per key, each number created exactly once by
+    the simulator's own count, and its caps kept.
+
+    :param findings: Where the results go.
+    :param calls: The simulator's calls (``all_calls()``).
+    :param created_by_number: The simulator's ``calls_created_by_to_number``.
+    :param specs: The campaigns.
+    :param speed: The simulator's speed (simulated seconds per real one).
+    """
+    by_agent: dict[str, list[dict[str, Any]]] = {}
+    for call in calls:
+        by_agent.setdefault(call["agent_id"], []).append(call)
+    for spec in specs:
+        label, own = spec["dag_id"], by_agent.get(spec["agent_id"], [])
+        check_once_per_key(findings, label, own, numbers(spec))
+        twice = {n: c for n, c in created_by_number.items() if n.startswith(spec["prefix"]) and c != 1}
+        findings.check(
+            not twice, f"{label}: each number created exactly once (simulator's count)", f"{twice}"
+        )
+        check_caps(findings, label, own, speed, spec["cap"], spec.get("calls_per_minute"))
+
+
 def peak_overlap(spans: Iterable[tuple[float, float]]) -> int:
     """Most intervals ``[start, end)`` open at once."""
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
