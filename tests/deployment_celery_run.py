@@ -212,6 +212,18 @@ def run_kills(
         worker, tasks = hit
         stats = simulator.stats()
         session = deployment.kill_worker_session(worker)
+        # A task that deferred (its process gone) between the sample and the kill was not killed:
+        # its try goes on in the triggerer. A killed one stays "running" until the heartbeat timeout.
+        after = {
+            (str(task), int(index)): str(state)
+            for dag_id in (mapped["dag_id"], campaign["dag_id"])
+            for task, index, state, _ in deployment.task_states(dag_id, runs[dag_id])
+        }
+        left_before_the_kill = [
+            [task, index, after.get((task, index))]
+            for task, index, _ in tasks
+            if after.get((task, index)) != "running"
+        ]
         created = stats["calls_created_by_to_number"]
         mapped_numbers = numbers(mapped)
         kills["worker"] = {
@@ -227,6 +239,7 @@ def run_kills(
             "killed_campaign_calls_created": sum(created.get(n, 0) for n in numbers(campaign))
             if any(task == "campaign" for task, _, _ in tasks)
             else None,
+            "left_before_the_kill": left_before_the_kill,
             **session,
         }
         print(f"== SIGKILL {worker}'s whole session: {kills['worker']}", flush=True)

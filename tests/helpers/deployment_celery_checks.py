@@ -170,9 +170,17 @@ def check_celery_run(
         for dag_id, run_id in runs.items()
         for task, index, _, t in deployment.task_states(dag_id, run_id)
     }
+    left = {(task, index) for task, index, _ in (worker or {}).get("left_before_the_kill", [])}
     for task, index, try_number in (worker or {}).get("tasks", []):
+        if (task, index) in left:
+            continue  # deferred or done just before the kill: nothing of it was killed
         now = tries.get((task, index), 0)
         check(now > try_number, f"{task}[{index}] (try {try_number} on the killed worker) retried", f"{now}")
+    check(
+        worker is None or len(left) < len(worker.get("tasks", [])),
+        "the worker kill caught at least one task running",
+        f"all {sorted(left)} had left the worker before the kill",
+    )
 
     requests = simulator.requests()  # before all_calls, whose list pages the log would count
     calls, stats = simulator.all_calls(), simulator.stats()
