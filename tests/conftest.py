@@ -213,6 +213,7 @@ REAL_PROCESS_MODULES = frozenset(
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent where it is not installed
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """
     ``--dist loadgroup``, with the tests of :data:`REAL_PROCESS_MODULES` as one more group.
