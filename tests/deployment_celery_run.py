@@ -188,9 +188,11 @@ def run_kills(
     ours = {*numbers(mapped), *numbers(campaign)}
 
     def placing_on_a_worker(at_least: int) -> tuple[str, list[tuple[str, int, int]]] | None:
+        # Every task of the runs running on a worker dies with it (the contacts tasks too); the
+        # worker is chosen by how many of its tasks place calls.
         rows = deployment.sql(
             "SELECT task_id, map_index, try_number, pid FROM task_instance WHERE run_id IN (:a, :b) "
-            "AND task_id IN ('place_call', 'campaign') AND state = 'running' AND pid IS NOT NULL",
+            "AND state = 'running' AND pid IS NOT NULL",
             a=runs[mapped["dag_id"]],
             b=runs[campaign["dag_id"]],
         )
@@ -199,8 +201,12 @@ def run_kills(
             worker = deployment.worker_of_pid(int(pid))
             if worker is not None:
                 by_worker.setdefault(worker, []).append((str(task_id), int(map_index), int(try_number)))
-        busiest = max(by_worker.items(), key=lambda item: len(item[1]), default=None)
-        if busiest is None or len(busiest[1]) < at_least:
+
+        def placing(tasks: list[tuple[str, int, int]]) -> int:
+            return sum(1 for task, _, _ in tasks if task in ("place_call", "campaign"))
+
+        busiest = max(by_worker.items(), key=lambda item: placing(item[1]), default=None)
+        if busiest is None or placing(busiest[1]) < at_least:
             return None
         # The creates have begun (the carrier limit holds most of them in their retry loop).
         return busiest if simulator.stats()["requests_by_route"].get("POST /v1/calls", 0) else None

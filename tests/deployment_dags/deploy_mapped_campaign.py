@@ -44,8 +44,8 @@ with DAG(
     },
     tags=["oneinbox", "deployment"],
 ) as dag:
-
-    @task
+    # Any task on a lost worker dies with it; every task here retries, as in a real deployment.
+    @task(retries=3, retry_delay=pendulum.duration(seconds=3))
     def contacts(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One place-call request per contact."""
         assert params is not None

@@ -163,13 +163,15 @@ def check_celery_run(
             f"{worker}",
         )
     check(triggerer["waits_held"] > 0, f"triggerer-1 held {triggerer['waits_held']} waits when killed")
+    task_states = {dag_id: deployment.task_states(dag_id, run_id) for dag_id, run_id in runs.items()}
     for dag_id, state in states.items():
-        check(state == "success", f"{dag_id} run succeeded", f"state {state}")
-    tries = {
-        (task, index): t
-        for dag_id, run_id in runs.items()
-        for task, index, _, t in deployment.task_states(dag_id, run_id)
-    }
+        unsuccessful = [row for row in task_states[dag_id] if row[2] != "success"]
+        check(
+            state == "success",
+            f"{dag_id} run succeeded",
+            f"state {state}; (task, map index, state, try) not successful: {unsuccessful}",
+        )
+    tries = {(task, index): t for rows in task_states.values() for task, index, _, t in rows}
     left = {(task, index) for task, index, _ in (worker or {}).get("left_before_the_kill", [])}
     for task, index, try_number in (worker or {}).get("tasks", []):
         if (task, index) in left:
