@@ -180,8 +180,8 @@ def check_celery_run(
         check(now > try_number, f"{task}[{index}] (try {try_number} on the killed worker) retried", f"{now}")
     check(
         worker is None or len(left) < len(worker.get("tasks", [])),
-        "the worker kill caught at least one task running",
-        f"all {sorted(left)} had left the worker before the kill",
+        f"a worker kill caught at least one task running (attempt {(worker or {}).get('attempt')})",
+        f"all {sorted(left)} had left the worker before each kill: {(worker or {}).get('missed_before')}",
     )
 
     requests = simulator.requests()  # before all_calls, whose list pages the log would count
