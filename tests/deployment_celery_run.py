@@ -193,7 +193,9 @@ def run_kills(
     kills: dict[str, Any] = {"worker": None}
     missed: list[dict[str, Any]] = []
     for attempt in range(1, WORKER_KILL_ATTEMPTS + 1):
-        kill = kill_a_placing_worker(deployment, simulator, runs, mapped, campaign, started)
+        # Again at once on any task placing calls: the triggerer kill after it needs waits left.
+        at_least = 2 if attempt == 1 else 1
+        kill = kill_a_placing_worker(deployment, simulator, runs, (mapped, campaign), started, at_least)
         if kill is None:
             break
         kills["worker"] = {**kill, "attempt": attempt, "missed_before": missed}
@@ -226,15 +228,16 @@ def kill_a_placing_worker(
     deployment: CeleryDeployment,
     simulator: DeploymentSimulator,
     runs: dict[str, str],
-    mapped: dict[str, Any],
-    campaign: dict[str, Any],
+    specs: tuple[dict[str, Any], dict[str, Any]],
     started: float,
+    at_least: int,
 ) -> dict[str, Any] | None:
     """
     SIGKILL the whole session of the worker running most tasks that are placing calls (the
-    campaign task, or a ``place_call`` whose call is not created yet), then start it again; what
-    it killed, or None when no task was placing calls for 150 s.
+    campaign task, or a ``place_call`` whose call is not created yet), ``at_least`` of them
+    within 90 s, else one within 60 s more; then start it again. What it killed, or None.
     """
+    mapped, campaign = specs
     ours = {*numbers(mapped), *numbers(campaign)}
     mapped_numbers = numbers(mapped)
 
@@ -267,7 +270,9 @@ def kill_a_placing_worker(
         busiest = max(by_worker.items(), key=lambda item: placing(item[1]), default=None)
         return busiest if busiest is not None and placing(busiest[1]) >= at_least else None
 
-    hit = poll(lambda: placing_on_a_worker(2), 90, 0.2) or poll(lambda: placing_on_a_worker(1), 60, 0.2)
+    hit = poll(lambda: placing_on_a_worker(at_least), 90, 0.2)
+    if hit is None and at_least > 1:
+        hit = poll(lambda: placing_on_a_worker(1), 60, 0.2)
     if hit is None:
         return None
     worker, tasks = hit
