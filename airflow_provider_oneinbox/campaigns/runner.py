@@ -380,22 +380,25 @@ class CampaignRunner:
         :param poll_every: The worker's poll period (``None``: the trigger watches the calls instead;
             with nothing else pending the answer is ``datetime.max``).
         """
-        candidates = [s.due for s in self.states if not s.settled and s.live is None and s.due]
+        waiting = [s for s in self.states if not s.settled and s.live is None]
+        candidates = [s.due for s in waiting if s.due]
         if self.live_count() and poll_every is not None:
             candidates.append(now + poll_every)
-        waiting = any(not s.settled and s.live is None for s in self.states)
+        ready = any(s.due is None or s.due <= now for s in waiting)
         if self.blocked_until is not None:
             candidates.append(self.blocked_until)
-        elif self.last_start is not None and waiting:
+        elif self.last_start is not None and ready:
             candidates.append(self.last_start + self.pacing.spacing)
         if self.deadline is not None:
             candidates.append(self.deadline)
         fallback = datetime.max.replace(tzinfo=UTC) if poll_every is None else now + poll_every
-        if not self.live_count() and any(c is not None and c <= now for c in candidates):
-            # Nothing live can end to free a slot: a time already past (a short Retry-After that
-            # ran out during the round) means the next round is due now.
+        free = not self.live_count() or (ready and self.live_count() < self.pacing.max_concurrent_calls)
+        if free and any(c is not None and c <= now for c in candidates):
+            # A time already past (the pacing slot or a short Retry-After ran out while the round
+            # was still placing its call) with a slot free: the next round is due now. Waiting for a
+            # call to end instead would leave the free slots empty until then.
             return now
-        # A time already past means "as soon as a call ends" (the round placed all it could): not now.
+        # A time already past with every slot taken means "as soon as a call ends": not now.
         return min((c for c in candidates if c is not None and c > now), default=fallback)
 
     def stop_all(self, reason: str = "stopped") -> int:
