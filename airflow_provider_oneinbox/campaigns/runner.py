@@ -380,11 +380,17 @@ class CampaignRunner:
         :param poll_every: The worker's poll period (``None``: the trigger watches the calls instead;
             with nothing else pending the answer is ``datetime.max``).
         """
+        live = self.live_count()
         waiting = [s for s in self.states if not s.settled and s.live is None]
-        candidates = [s.due for s in waiting if s.due]
-        if self.live_count() and poll_every is not None:
-            candidates.append(now + poll_every)
         ready = any(s.due is None or s.due <= now for s in waiting)
+        blocked = self.blocked_until is not None and now < self.blocked_until
+        if ready and not blocked and self.pacing.next_start(now, live, self.last_start).start_now:
+            # A round now would start a call: the pacing slot passed while the round was still
+            # placing its call. Waiting for a call to end instead leaves the free slots empty.
+            return now
+        candidates = [s.due for s in waiting if s.due]
+        if live and poll_every is not None:
+            candidates.append(now + poll_every)
         if self.blocked_until is not None:
             candidates.append(self.blocked_until)
         elif self.last_start is not None and ready:
@@ -392,11 +398,9 @@ class CampaignRunner:
         if self.deadline is not None:
             candidates.append(self.deadline)
         fallback = datetime.max.replace(tzinfo=UTC) if poll_every is None else now + poll_every
-        free = not self.live_count() or (ready and self.live_count() < self.pacing.max_concurrent_calls)
-        if free and any(c is not None and c <= now for c in candidates):
-            # A time already past (the pacing slot or a short Retry-After ran out while the round
-            # was still placing its call) with a slot free: the next round is due now. Waiting for a
-            # call to end instead would leave the free slots empty until then.
+        if not live and any(c is not None and c <= now for c in candidates):
+            # Nothing live can end to wake the campaign: a time already past (a short Retry-After
+            # that ran out during the round) means the next round is due now.
             return now
         # A time already past with every slot taken means "as soon as a call ends": not now.
         return min((c for c in candidates if c is not None and c > now), default=fallback)
