@@ -160,6 +160,8 @@ def escalation_dag(
     max_numbers: int = 5,
     oneinbox_conn_id: str = "oneinbox_default",
     deferrable: bool = True,
+    retries: int = 2,
+    retry_delay: float | timedelta = 10,
 ) -> DAG:
     """
     The escalation DAG the notifier starts: wait for the first call, then call each number in turn.
@@ -171,6 +173,10 @@ def escalation_dag(
     :param max_numbers: Steps built (numbers beyond the conf's list are skipped).
     :param oneinbox_conn_id: Airflow connection to the OneInbox API.
     :param deferrable: Wait in the triggerer (frees the worker slot).
+    :param retries: Retries of every step. A lost worker or Airflow 3.3.2's deferral race
+        (a resumed try failed as "finished with state success, but ... queued") fails a try; a
+        retried wait waits again, a retried call step finds its call, never dials twice.
+    :param retry_delay: Seconds (or a ``timedelta``) between two tries of a step.
     """
     from airflow.providers.standard.operators.python import ShortCircuitOperator
     from airflow.sdk import DAG
@@ -182,6 +188,7 @@ def escalation_dag(
         schedule=None,
         catchup=False,
         max_active_runs=16,
+        default_args={"retries": retries, "retry_delay": retry_delay},  # Airflow converts seconds
         tags=["oneinbox", "notifications"],
         doc_md=__doc__,
     ) as dag:
